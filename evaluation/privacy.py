@@ -1,0 +1,59 @@
+"""Privacy: are synthetic rows copies of, or suspiciously close to, the patients they learnt from?
+
+- exact copies: synthetic rows identical to a training row in every column.
+- DCR share: for each synthetic row, is its nearest training row closer than its nearest holdout
+  row? Train and holdout come from the same population and are compared at equal size, so a
+  generator that does not memorise gives about 0.5; well above 0.5 means it sits on its training
+  patients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.neighbors import NearestNeighbors
+
+from evaluation.encoding import Kind, TableEncoder
+
+DCR_ROWS = 20_000  # synthetic rows scored; larger outputs are subsampled (stated in the result)
+
+
+def row_hashes(df: pd.DataFrame) -> np.ndarray:
+    """One hash per row, equal for equal values whatever the dtype (1 == 1.0, NaN == NaN)."""
+    normal = pd.DataFrame({
+        c: df[c].astype(object).map(lambda v: float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else v)
+        .where(df[c].notna(), None).astype(str)
+        for c in df.columns
+    })
+    return pd.util.hash_pandas_object(normal, index=False).to_numpy()
+
+
+def exact_copies(train: pd.DataFrame, synth: pd.DataFrame) -> int:
+    """How many synthetic rows equal some training row in every shared column."""
+    cols = [c for c in train.columns if c in synth.columns]
+    return int(np.isin(row_hashes(synth[cols]), row_hashes(train[cols])).sum())
+
+
+def dcr(
+    train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind], *,
+    seed: int = 0, max_rows: int = DCR_ROWS,
+) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    n_ref = min(len(train), len(holdout))
+    tr = train.iloc[rng.choice(len(train), n_ref, replace=False)]
+    ho = holdout.iloc[rng.choice(len(holdout), n_ref, replace=False)]
+    sy = synth.iloc[rng.choice(len(synth), min(len(synth), max_rows), replace=False)]
+    enc = TableEncoder.fit(train, kinds, scaling="range")
+    x_tr, x_ho, x_sy = enc.transform(tr), enc.transform(ho), enc.transform(sy)
+    d_tr = NearestNeighbors(n_neighbors=1).fit(x_tr).kneighbors(x_sy)[0][:, 0]
+    d_ho = NearestNeighbors(n_neighbors=1).fit(x_ho).kneighbors(x_sy)[0][:, 0]
+    closer = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
+    return {
+        "share": float(closer),
+        "median_distance_train": float(np.median(d_tr)),
+        "median_distance_holdout": float(np.median(d_ho)),
+        "reference_rows": int(n_ref),
+        "synthetic_rows_scored": int(len(sy)),
+    }

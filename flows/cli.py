@@ -1,0 +1,198 @@
+"""The ``synthcare`` command line: generate, validate, profile, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, no telemetry
+
+EXIT_BAD_INPUT = 2
+HEADLINE = [
+    ("column_shape_similarity", "column shapes (1 = identical)"),
+    ("pair_trend_similarity", "pair trends (1 = identical)"),
+    ("detection_auc", "detection AUC (0.5 = indistinguishable)"),
+    ("trtr_auc", "TRTR AUC (real -> holdout)"),
+    ("tstr_auc", "TSTR AUC (synthetic -> holdout)"),
+    ("auc_gap", "TRTR - TSTR"),
+    ("trtr_r2", "TRTR R2"),
+    ("tstr_r2", "TSTR R2"),
+    ("dcr_share", "DCR share (0.5 = no memorisation)"),
+    ("exact_copies", "exact copies of training rows"),
+]
+
+
+def _local(url: str) -> str:
+    return url if "://" in url else str(Path(url).expanduser().resolve())
+
+
+def _add_generate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", default="ctgan", help="generator name (default: ctgan)")
+    p.add_argument("--epochs", type=int, help="training epochs")
+    p.add_argument("--rows", type=int, help="synthetic rows (default: as many as the input)")
+    p.add_argument("--seed", type=int, default=0, help="seed; same seed, data and device -> same rows")
+    p.add_argument("--out", default="./synthcare-data", help="output root: folder or s3:// URL")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="synthcare", description="Synthetic patient data: faithful, useful, private.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="validate, profile, train, sample, evaluate and publish")
+    gen.add_argument("data", help="CSV or Parquet: path or s3:// URL")
+    gen.add_argument("--target", help="column to predict (utility is scored on it)")
+    gen.add_argument("--spec", help="dataset spec YAML; inferred and stored in the run folder when absent")
+    gen.add_argument("--id-column", action="append", default=[], help="identifier column (repeatable)")
+    gen.add_argument("--non-predictor", action="append", default=[],
+                     help="column kept out of utility models, e.g. follow-up time (repeatable)")
+    gen.add_argument("--dataset", help="dataset name in the output tree (default: file name)")
+    _add_generate_options(gen)
+
+    val = sub.add_parser("validate", help="check a table against its spec")
+    val.add_argument("data")
+    val.add_argument("--spec", help="dataset spec YAML; without one, a spec is inferred and printed")
+    val.add_argument("--target")
+    val.add_argument("--write-spec", help="write the (inferred) spec to this YAML file")
+
+    prof = sub.add_parser("profile", help="profile a table (JSON + HTML)")
+    prof.add_argument("data")
+    prof.add_argument("--spec")
+    prof.add_argument("--out", help="folder for profile.json and profile.html (default: ./synthcare-profile-NAME)")
+
+    demo = sub.add_parser("demo", help="the full pipeline on the bundled flchain study")
+    _add_generate_options(demo)
+    demo.set_defaults(epochs=None)
+
+    sub.add_parser("generators", help="list the available generators")
+    return ap
+
+
+def _spec_for(data_url: str, spec_url: str | None, target: str | None):  # noqa: ANN202
+    from generators.schema import DatasetSpec, infer_spec
+    from tasks import storage
+    from tasks.validation import check_spec_against, read_table
+
+    spec = None
+    if spec_url:
+        spec = check_spec_against(DatasetSpec.from_yaml(storage.read_bytes(spec_url).decode(), spec_url), target)
+    raw = read_table(data_url, spec)
+    if spec is None:
+        name = Path(data_url.split("?")[0]).name.split(".")[0] or "dataset"
+        spec = infer_spec(raw, name=name, target=target)
+    return raw, spec
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tasks.validation import validate
+
+    raw, spec = _spec_for(_local(args.data), args.spec and _local(args.spec), args.target)
+    typed = validate(raw, spec, args.data)
+    if args.write_spec:
+        Path(args.write_spec).write_text(spec.to_yaml())
+    if not args.spec:
+        print(spec.to_yaml())
+    print(f"valid: {args.data}: {len(typed)} rows x {typed.shape[1]} columns")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    import json
+
+    from evaluation.profile import profile_table
+    from evaluation.report import profile_html
+    from tasks.validation import validate
+
+    raw, spec = _spec_for(_local(args.data), args.spec and _local(args.spec), None)
+    typed = validate(raw, spec, args.data) if args.spec else raw
+    result = profile_table(typed, {c.name: c.type for c in spec.columns})
+    out = Path(args.out or f"./synthcare-profile-{spec.name}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "profile.json").write_text(json.dumps(result, indent=2))
+    (out / "profile.html").write_text(profile_html(result, f"Profile of {spec.name}"))
+    print(f"{result['rows']} rows, {result['columns']} columns, {result['duplicate_rows']} duplicates, "
+          f"{result['missing_cells_share']:.1%} cells missing")
+    print(out / "profile.html")
+    return 0
+
+
+def _print_metrics(summary: dict[str, Any]) -> None:
+    width = max(len(label) for _, label in HEADLINE)
+    print("\nsynthetic data scores")
+    for key, label in HEADLINE:
+        if key in summary:
+            value = summary[key]
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            print(f"  {label:<{width}}  {shown}")
+
+
+def _run(config) -> int:  # noqa: ANN001
+    from flows.generate import generate
+    from tasks import storage
+
+    run_url = generate(config)
+    manifest = storage.read_json(storage.join(run_url, "manifest.json"))
+    _print_metrics(manifest["metrics"])
+    train = manifest["results"]["train"]
+    print(f"  training: {train['epochs']} epochs, {train['seconds_per_epoch']:.3f} s/epoch")
+    print(run_url)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tasks.config import RunConfig
+
+    config = RunConfig(
+        data=_local(args.data), target=args.target, spec=args.spec and _local(args.spec),
+        dataset=args.dataset, id_columns=args.id_column, non_predictors=args.non_predictor,
+        generator=args.generator, epochs=args.epochs, rows=args.rows, seed=args.seed,
+        output=_local(args.out), progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    return _run(config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import NON_PREDICTORS, write_flchain_csv
+    from tasks.config import RunConfig
+
+    out = _local(args.out)
+    data = write_flchain_csv(Path(out if "://" not in out else ".") / "demo-input")
+    config = RunConfig(
+        data=str(data), target="death", dataset="flchain", non_predictors=NON_PREDICTORS,
+        generator=args.generator, epochs=args.epochs, rows=args.rows, seed=args.seed, output=out,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    return _run(config)
+
+
+def cmd_generators(_: argparse.Namespace) -> int:
+    from generators import registry
+
+    for name in registry.available():
+        print(name)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from generators.schema import SpecError
+    from tasks.storage import StorageError
+    from tasks.validation import DataValidationError
+
+    args = parser().parse_args(argv)
+    command = {"generate": cmd_generate, "validate": cmd_validate, "profile": cmd_profile,
+               "demo": cmd_demo, "generators": cmd_generators}[args.command]
+    try:
+        return command(args)
+    except (DataValidationError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The bundled demo: the Mayo Clinic free light chain study (``flchain``, 7,874 patients).
+
+It ships inside scikit-survival (the ``demo`` extra, GPL-3, never imported by the core). The CSV is
+written as a hospital would export it; the spec keeps follow-up time and cause of death out of the
+utility models, since both give away the outcome (``death``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["age", "sex", "sample.yr", "kappa", "lambda", "flc.grp", "creatinine", "mgus", "futime", "death", "chapter"]
+NON_PREDICTORS = ["futime", "chapter"]
+
+
+def flchain_frame() -> pd.DataFrame:
+    try:
+        from sksurv.datasets import load_flchain
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("the demo data needs the 'demo' extra: pip install 'synthcare[demo]'") from exc
+    features, outcome = load_flchain()
+    df = features.copy()
+    for col in ("age", "flc.grp", "sample.yr"):
+        df[col] = df[col].astype(float).astype(int)
+    for col in ("sex", "mgus", "chapter"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    df["futime"] = outcome["futime"].astype(int)
+    df["death"] = outcome["death"].astype(int)
+    return df[COLUMNS]
+
+
+def write_flchain_csv(folder: str | Path) -> Path:
+    path = Path(folder) / "flchain.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        flchain_frame().to_csv(path, index=False)
+    return path

@@ -1,0 +1,73 @@
+"""The generation flow: ingest -> profile -> split -> train -> sample -> evaluate -> publish.
+
+Runs embedded (no server) or against the Prefect API in ``PREFECT_API_URL``. Its one parameter,
+the typed ``RunConfig``, is the form the Prefect UI shows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prefect import flow, get_run_logger
+
+from tasks import storage
+from tasks.common import new_run_id
+from tasks.config import RunConfig
+from tasks.evaluate import evaluate
+from tasks.ingest import ingest
+from tasks.profile import profile
+from tasks.publish import publish
+from tasks.sample import sample
+from tasks.split import split
+from tasks.train import train
+
+T = TypeVar("T")
+
+
+class _Clock:
+    """Wall seconds per step, for the manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        start = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+@flow(name="generate", log_prints=False)
+def generate(config: RunConfig) -> str:
+    """Validate, profile, split, train, sample, score and publish one synthetic dataset.
+
+    Returns the URL of the run folder.
+    """
+    logger = get_run_logger()
+    settings = config.generator_settings()  # a bad generator setting fails before any work
+    run_url = storage.join(config.output, config.dataset_name, "runs", new_run_id())
+    clock = _Clock()
+
+    ingested = clock("ingest", ingest, config, run_url)
+    spec = ingested.spec
+    profile_url = clock("profile", profile, run_url, spec)
+    parts = clock("split", split, run_url, spec, config.holdout_fraction, config.seed)
+    trained = clock("train", train, run_url, parts.train_url, spec, config.generator, settings,
+                    config.seed, config.progress)
+    sampled = clock("sample", sample, run_url, trained.model_url, parts.train_url, spec,
+                    config.rows or ingested.rows, config.seed, config.chunk_rows)
+    metrics = clock("evaluate", evaluate, run_url, parts.train_url, parts.holdout_url,
+                    sampled.part_urls, spec, config.seed)
+    results = {
+        "spec_inferred": ingested.spec_inferred,
+        "profile": profile_url,
+        "split": parts.model_dump(),
+        "train": trained.model_dump(),
+        "sample": sampled.model_dump(),
+    }
+    clock("publish", publish, run_url, config, ingested.input_sha256, results, clock.seconds, metrics)
+    logger.info("run complete: %s", run_url)
+    return run_url

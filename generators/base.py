@@ -1,0 +1,215 @@
+"""The one generator interface.
+
+``fit`` checks the table against its spec, fits the reversible transforms and hands the encoded
+matrix to the model's ``_fit``; ``sample`` decodes the model's ``_sample`` back into a table with
+the input's columns, order and dtypes, and fresh ids. A model implements only the matrix part.
+
+A checkpoint is JSON metadata + a tensor state dict (``save``/``load``): no pickled objects, and it
+alone is enough to sample again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from generators.schema import DatasetSpec
+from generators.transforms import TableTransformer
+
+EpochCallback = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, losses)
+CHECKPOINT_FILES = ("model.json", "weights.pt")
+
+
+class GeneratorConfig(BaseModel):
+    """Settings every generator shares; models extend it with their own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str = "auto"  # "auto" picks cuda when present
+    threads: int | None = None  # torch CPU threads; None: one per core, at most 4
+
+
+@dataclass
+class FitReport:
+    epochs: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.seconds / max(self.epochs, 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def set_threads(threads: int | None) -> None:
+    # Small models on few cores: more threads than cores (or a busy neighbour) is much slower.
+    torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
+
+
+class Generator(ABC):
+    """A synthetic-data model for one table."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+
+    def __init__(self, config: GeneratorConfig | Mapping[str, Any] | None = None):
+        if isinstance(config, GeneratorConfig):
+            config = config.model_dump()
+        self.config = self.config_class.model_validate(dict(config or {}))
+        self.spec: DatasetSpec | None = None
+        self.transformer: TableTransformer | None = None
+        self.dtypes: dict[str, str] = {}
+        self.id_starts: dict[str, int] = {}
+
+    # -- public API --------------------------------------------------------------------------
+    def fit(
+        self,
+        data: pd.DataFrame,
+        spec: DatasetSpec,
+        *,
+        seed: int = 0,
+        on_epoch: EpochCallback | None = None,
+    ) -> FitReport:
+        missing = [c for c in spec.names if c not in data.columns]
+        if missing:
+            raise ValueError(f"data lacks spec columns {missing}")
+        if len(data) < 2:
+            raise ValueError(f"need at least 2 rows to fit, got {len(data)}")
+        self.spec = spec
+        self.dtypes = {c: str(data[c].dtype) for c in spec.names}
+        self.id_starts = {c: _id_start(data[c]) for c in spec.id_columns}
+        set_threads(self.config.threads)
+        torch.manual_seed(seed)
+        self.transformer = TableTransformer.fit(data, spec, seed)
+        matrix = self.transformer.transform(data, seed)
+        start = time.perf_counter()
+        report = self._fit(matrix, seed=seed, on_epoch=on_epoch)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def sample(self, n: int, *, seed: int = 0, id_offset: int = 0) -> pd.DataFrame:
+        """``n`` rows; ``id_offset`` numbers fresh ids across chunks of one output."""
+        if self.spec is None or self.transformer is None:
+            raise RuntimeError(f"{self.name}: fit or load before sampling")
+        if n < 0:
+            raise ValueError(f"cannot sample {n} rows")
+        set_threads(self.config.threads)
+        matrix = self._sample(n, seed=seed) if n else np.zeros((0, self.transformer.width))
+        table = self.transformer.inverse(matrix)
+        return self.assign_ids(table, id_offset)
+
+    def assign_ids(self, table: pd.DataFrame, id_offset: int = 0) -> pd.DataFrame:
+        """Fresh ids numbered from ``id_offset`` (never a real id), columns in spec order and dtypes."""
+        table = table.reset_index(drop=True)
+        for col, first in self.id_starts.items():
+            table[col] = _fresh_ids(self.dtypes[col], first + id_offset, len(table))
+        return restore_dtypes(table[self.spec.names], self.dtypes)
+
+    def save(self) -> dict[str, bytes]:
+        """Checkpoint files: ``model.json`` (config, spec, transforms) and ``weights.pt``."""
+        if self.spec is None or self.transformer is None:
+            raise RuntimeError(f"{self.name}: nothing to save before fit")
+        meta = {
+            "generator": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "spec": self.spec.model_dump(mode="json"),
+            "transformer": self.transformer.to_dict(),
+            "dtypes": self.dtypes,
+            "id_starts": self.id_starts,
+            "model": self._meta(),
+        }
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self._tensors().items()}, buffer)
+        return {
+            "model.json": json.dumps(meta, indent=1, default=_json_default).encode(),
+            "weights.pt": buffer.getvalue(),
+        }
+
+    @classmethod
+    def load(cls, files: Mapping[str, bytes]) -> Generator:
+        meta = json.loads(files["model.json"])
+        if meta["generator"] != cls.name:
+            raise ValueError(f"checkpoint is for {meta['generator']!r}, not {cls.name!r}")
+        tensors = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
+        model = cls(meta["config"])
+        model.spec = DatasetSpec.model_validate(meta["spec"])
+        model.transformer = TableTransformer.from_dict(meta["transformer"])
+        model.dtypes = meta["dtypes"]
+        model.id_starts = meta["id_starts"]
+        model._restore(meta["model"], tensors)
+        return model
+
+    # -- what a model implements ------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+        """Learn the encoded training matrix (rows x ``self.transformer.width``)."""
+
+    @abstractmethod
+    def _sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` encoded rows, decodable by ``self.transformer.inverse``."""
+
+    @abstractmethod
+    def _meta(self) -> dict[str, Any]:
+        """JSON-able model state other than tensors."""
+
+    @abstractmethod
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor needed to sample again (and to resume training)."""
+
+    @abstractmethod
+    def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """Rebuild the model from ``_meta`` and ``_tensors`` output."""
+
+
+def restore_dtypes(table: pd.DataFrame, dtypes: Mapping[str, str]) -> pd.DataFrame:
+    """Cast decoded columns back to the input's dtypes (nullable ints where nulls appear)."""
+    out = {}
+    for col in table.columns:
+        series, dtype = table[col], dtypes[col]
+        if dtype.startswith(("int", "uint")) and series.isna().any():
+            dtype = "Int64"
+        elif dtype == "bool" and series.isna().any():
+            dtype = "boolean"
+        if dtype in ("str", "string", "object") or dtype.startswith("string"):
+            out[col] = series.astype(dtype if dtype != "object" else object)
+        else:
+            out[col] = series.astype(dtype)
+    return pd.DataFrame(out)
+
+
+def _id_start(series: pd.Series) -> int:
+    """Synthetic integer ids start past the real ones, so no real id is ever reused."""
+    if pd.api.types.is_integer_dtype(series.dtype) and series.notna().any():
+        return int(series.max()) + 1
+    return 1
+
+
+def _fresh_ids(dtype: str, first: int, n: int) -> pd.Series:
+    numbers = np.arange(first, first + n)
+    if dtype.startswith(("int", "uint", "Int")):
+        return pd.Series(numbers)
+    return pd.Series([f"syn-{i:07d}" for i in numbers], dtype=object)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

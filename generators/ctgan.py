@@ -1,0 +1,308 @@
+"""CTGAN (Xu et al., 2019, "Modeling Tabular Data using Conditional GAN"), in plain PyTorch.
+
+- Mode-specific normalisation of continuous columns (``generators.transforms``).
+- A conditional vector over discrete columns with training-by-sampling: each step picks a discrete
+  column uniformly and a category by log-frequency, feeds it to the generator, draws real rows
+  having it, and penalises the generator (cross entropy) when its output ignores the condition.
+- PacGAN: the critic judges ``pac`` rows at once, which discourages mode collapse.
+- WGAN loss with gradient penalty (Gulrajani et al., 2017).
+
+Missing values are modelled, never dropped: a missing flag is a discrete column the conditional
+vector may pick, so rare missingness patterns are seen during training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
+from generators.registry import register
+from generators.transforms import Span
+
+
+class CTGANConfig(GeneratorConfig):
+    epochs: int = 300
+    batch_size: int = 500
+    pac: int = 10
+    embedding_dim: int = 128
+    generator_dim: tuple[int, ...] = (256, 256)
+    discriminator_dim: tuple[int, ...] = (256, 256)
+    generator_lr: float = 2e-4
+    discriminator_lr: float = 2e-4
+    generator_decay: float = 1e-6
+    discriminator_decay: float = 1e-6
+    discriminator_steps: int = 1
+    gradient_penalty: float = 10.0
+    gumbel_tau: float = 0.2
+    log_frequency: bool = True
+
+
+class _Residual(nn.Module):
+    def __init__(self, i: int, o: int):
+        super().__init__()
+        self.fc, self.bn = nn.Linear(i, o), nn.BatchNorm1d(o)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.relu(self.bn(self.fc(x))), x], dim=1)  # (B, o + i)
+
+
+class _GeneratorNet(nn.Module):
+    def __init__(self, input_dim: int, dims: tuple[int, ...], data_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = input_dim
+        for d in dims:
+            layers.append(_Residual(width, d))
+            width += d
+        layers.append(nn.Linear(width, data_dim))
+        self.seq = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.seq(x)
+
+
+class _Critic(nn.Module):
+    def __init__(self, input_dim: int, dims: tuple[int, ...], pac: int):
+        super().__init__()
+        self.packed = input_dim * pac
+        layers: list[nn.Module] = []
+        width = self.packed
+        for d in dims:
+            layers += [nn.Linear(width, d), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
+            width = d
+        layers.append(nn.Linear(width, 1))
+        self.seq = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.seq(x.reshape(-1, self.packed))  # (B / pac, 1)
+
+
+class ConditionSampler:
+    """Conditional vectors over the discrete spans, and real rows that match them.
+
+    Categories are numbered globally (span offset + category); ``rows`` holds, for each span,
+    the row indices sorted by category, so picking a matching row is one vectorised gather.
+    """
+
+    def __init__(self, spans: list[Span], probs: list[list[float]]):
+        self.spans = spans
+        self.sizes = np.array([s.dim for s in spans], dtype=int)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(int)
+        self.dim = int(self.sizes.sum())
+        self.true_probs = [np.asarray(p, dtype=float) for p in probs]
+        self.rows: np.ndarray | None = None
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray, spans: list[Span], log_frequency: bool) -> ConditionSampler:
+        n = len(matrix)
+        codes = [matrix[:, s.start : s.stop].argmax(axis=1) for s in spans]
+        counts = [np.bincount(c, minlength=s.dim).astype(float) for c, s in zip(codes, spans)]
+        sampler = cls(spans, [c / n for c in counts])
+        train = [np.log(c + 1) * (c > 0) if log_frequency else c for c in counts]
+        sampler._train_cum = _padded_cumsum([t / t.sum() for t in train])
+        sampler._true_cum = _padded_cumsum(sampler.true_probs)
+        # rows sorted by category within each span; (start, count) per global category
+        sampler.rows = np.concatenate([np.argsort(c, kind="stable") for c in codes]) if spans else np.zeros(0, int)
+        starts, cnts = [], []
+        for j, c in enumerate(counts):
+            starts.append(j * n + np.concatenate([[0], np.cumsum(c)[:-1]]))
+            cnts.append(c)
+        sampler.row_start = np.concatenate(starts).astype(int) if spans else np.zeros(0, int)
+        sampler.row_count = np.concatenate(cnts).astype(int) if spans else np.zeros(0, int)
+        return sampler
+
+    def _draw(self, batch: int, rng: np.random.Generator, cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        col = rng.integers(len(self.spans), size=batch)
+        cat = (cum[col] < rng.random(batch)[:, None]).sum(axis=1)
+        cat = np.minimum(cat, self.sizes[col] - 1)
+        return col, self.offsets[col] + cat
+
+    def train_batch(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(span index, global category) per row, categories by (log-)frequency."""
+        return self._draw(batch, rng, self._train_cum)
+
+    def original_batch(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """Global categories by their true frequency, for sampling."""
+        if not hasattr(self, "_true_cum"):
+            self._true_cum = _padded_cumsum(self.true_probs)
+        return self._draw(batch, rng, self._true_cum)[1]
+
+    def matching_rows(self, category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pick = np.floor(rng.random(len(category)) * self.row_count[category]).astype(int)
+        return self.rows[self.row_start[category] + pick]
+
+
+def _padded_cumsum(probs: list[np.ndarray]) -> np.ndarray:
+    width = max((len(p) for p in probs), default=1)
+    out = np.ones((len(probs), width))
+    for i, p in enumerate(probs):
+        out[i, : len(p)] = np.cumsum(p)
+    return out
+
+
+def _gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator | None) -> torch.Tensor:
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    exponential = -torch.log(u.clamp_min(1e-10))  # > 0
+    gumbel = -torch.log(exponential.clamp_min(1e-10))
+    return torch.softmax((logits + gumbel) / tau, dim=1)
+
+
+@register("ctgan")
+class CTGAN(Generator):
+    """Conditional tabular GAN with PacGAN and WGAN-GP."""
+
+    config_class = CTGANConfig
+    config: CTGANConfig
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.generator: _GeneratorNet | None = None
+        self.critic: _Critic | None = None
+        self.sampler: ConditionSampler | None = None
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _build(self, data_dim: int, cond_dim: int, device: torch.device) -> None:
+        cfg = self.config
+        self.generator = _GeneratorNet(cfg.embedding_dim + cond_dim, cfg.generator_dim, data_dim).to(device)
+        self.critic = _Critic(data_dim + cond_dim, cfg.discriminator_dim, cfg.pac).to(device)
+
+    def _activate(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        parts = []
+        for span in self.transformer.spans:
+            block = raw[:, span.start : span.stop]
+            if span.activation == "tanh":
+                parts.append(torch.tanh(block))
+            else:
+                parts.append(_gumbel_softmax(block, self.config.gumbel_tau, generator))
+        return torch.cat(parts, dim=1)
+
+    def _condition_loss(self, raw: torch.Tensor, category: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+        """Cross entropy of each row's conditioned span against its condition."""
+        loss = raw.new_zeros(())
+        for j, span in enumerate(self.sampler.spans):
+            chosen = column == j
+            if chosen.any():
+                target = category[chosen] - int(self.sampler.offsets[j])
+                loss = loss + F.cross_entropy(raw[chosen, span.start : span.stop], target, reduction="sum")
+        return loss / raw.shape[0]
+
+    def _one_hot(self, category: np.ndarray, device: torch.device) -> torch.Tensor:
+        cond = torch.zeros(len(category), self.sampler.dim, device=device)
+        if self.sampler.dim:
+            cond[torch.arange(len(category)), torch.as_tensor(category, device=device)] = 1.0
+        return cond
+
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        pac, dim = self.config.pac, real.shape[1]
+        alpha = torch.rand(real.shape[0] // pac, 1, 1, device=real.device).expand(-1, pac, dim).reshape(-1, dim)
+        mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        score = self.critic(mixed)
+        (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+        norm = grad.reshape(-1, pac * dim).norm(2, dim=1)
+        return self.config.gradient_penalty * ((norm - 1) ** 2).mean()
+
+    # -- Generator contract ----------------------------------------------------------------------
+    def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+        cfg = self.config
+        device = resolve_device(cfg.device)
+        rng = np.random.default_rng(seed)
+        n = len(matrix)
+        pac = cfg.pac
+        batch = max(pac, min(cfg.batch_size, n) // pac * pac)
+        self.sampler = ConditionSampler.from_matrix(matrix, self.transformer.discrete_spans(), cfg.log_frequency)
+        conditional = bool(self.sampler.spans)
+        self._build(matrix.shape[1], self.sampler.dim, device)
+        data = torch.as_tensor(matrix, device=device)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9), weight_decay=cfg.generator_decay)
+        opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.discriminator_lr, betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay)
+        steps = max(1, n // batch)
+        history: list[dict[str, float]] = []
+        self.generator.train()
+        self.critic.train()
+        for epoch in range(1, cfg.epochs + 1):
+            totals = np.zeros(3)
+            for _ in range(steps):
+                for _ in range(cfg.discriminator_steps):
+                    z = torch.randn(batch, cfg.embedding_dim, device=device)
+                    if conditional:
+                        _, category = self.sampler.train_batch(batch, rng)
+                        perm = rng.permutation(batch)
+                        rows = self.sampler.matching_rows(category[perm], rng)
+                        cond = self._one_hot(category, device)
+                        cond_real = cond[torch.as_tensor(perm, device=device)]
+                    else:
+                        rows = rng.integers(n, size=batch)
+                        cond = cond_real = torch.zeros(batch, 0, device=device)
+                    real = data[torch.as_tensor(rows, device=device)]
+                    fake = self._activate(self.generator(torch.cat([z, cond], dim=1)))
+                    fake_in = torch.cat([fake, cond], dim=1)
+                    real_in = torch.cat([real, cond_real], dim=1)
+                    loss_d = self.critic(fake_in).mean() - self.critic(real_in).mean()
+                    penalty = self._gradient_penalty(real_in, fake_in)
+                    opt_d.zero_grad(set_to_none=True)
+                    (loss_d + penalty).backward()
+                    opt_d.step()
+                z = torch.randn(batch, cfg.embedding_dim, device=device)
+                if conditional:
+                    column, category = self.sampler.train_batch(batch, rng)
+                    cond = self._one_hot(category, device)
+                else:
+                    cond = torch.zeros(batch, 0, device=device)
+                raw = self.generator(torch.cat([z, cond], dim=1))
+                score = self.critic(torch.cat([self._activate(raw), cond], dim=1))
+                cross_entropy = (
+                    self._condition_loss(raw, torch.as_tensor(category, device=device), torch.as_tensor(column, device=device))
+                    if conditional else raw.new_zeros(())
+                )
+                loss_g = -score.mean() + cross_entropy
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                totals += [loss_g.item(), loss_d.item(), cross_entropy.item()]
+            losses = dict(zip(("generator", "critic", "condition"), (totals / steps).tolist()))
+            history.append({"epoch": epoch, **losses})
+            if on_epoch is not None:
+                on_epoch(epoch, cfg.epochs, losses)
+        return FitReport(epochs=cfg.epochs, seconds=0.0, history=history)
+
+    @torch.no_grad()
+    def _sample(self, n: int, *, seed: int) -> np.ndarray:
+        device = next(self.generator.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        self.generator.eval()
+        chunk = max(self.config.batch_size, 1000)
+        out = []
+        for start in range(0, n, chunk):
+            size = min(chunk, n - start)
+            z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
+            cond = self._one_hot(self.sampler.original_batch(size, rng), device) if self.sampler.spans else torch.zeros(size, 0, device=device)
+            out.append(self._activate(self.generator(torch.cat([z, cond], dim=1)), gen).cpu().numpy())
+        return np.concatenate(out, axis=0)
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "data_dim": self.transformer.width,
+            "condition_spans": [s.column for s in self.sampler.spans],
+            "condition_probs": [p.tolist() for p in self.sampler.true_probs],
+        }
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        state = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
+        state.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
+        return state
+
+    def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        spans = self.transformer.discrete_spans()
+        if [s.column for s in spans] != meta["condition_spans"]:
+            raise ValueError("checkpoint's condition spans do not match its transforms")
+        self.sampler = ConditionSampler(spans, meta["condition_probs"])
+        device = resolve_device(self.config.device)
+        self._build(meta["data_dim"], self.sampler.dim, device)
+        self.generator.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("generator.")})
+        self.critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("critic.")})

@@ -1,0 +1,59 @@
+"""The explicit generator registry: names to classes, filled by ``@register``.
+
+Built-in models live in their own modules and are imported on first use, so importing the
+registry costs nothing and a broken model fails loudly when asked for, never disappears.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from generators.base import Generator
+
+G = TypeVar("G", bound=type[Generator])
+
+_REGISTRY: dict[str, type[Generator]] = {}
+_BUILTIN: dict[str, str] = {"ctgan": "generators.ctgan"}
+
+
+class UnknownGeneratorError(KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def register(name: str) -> Callable[[G], G]:
+    def decorate(cls: G) -> G:
+        if name in _REGISTRY:
+            raise ValueError(
+                f"generator {name!r} is already registered by {_REGISTRY[name].__module__}"
+            )
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available() -> list[str]:
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def get(name: str) -> type[Generator]:
+    if name not in _REGISTRY and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])
+    if name not in _REGISTRY:
+        raise UnknownGeneratorError(f"unknown generator {name!r}; known: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
+def create(name: str, config: dict | None = None) -> Generator:
+    return get(name)(config)
+
+
+def load(files: dict[str, bytes]) -> Generator:
+    """Load any checkpoint written by ``Generator.save``."""
+    import json
+
+    return get(json.loads(files["model.json"])["generator"]).load(files)

@@ -1,0 +1,282 @@
+"""The dataset spec: what each column is, which rules it obeys, and its role.
+
+The spec is the contract between the user's file and everything downstream: validation builds its
+Great Expectations suite from it, generators encode columns by its types, evaluation picks predictors
+from it. When the user gives none, ``infer_spec`` writes one from the data that they can edit and reuse.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ColumnType = Literal["numeric", "integer", "categorical", "boolean", "datetime"]
+Scalar = str | int | float | bool
+
+# Integer columns with at most this many distinct values are coded categories (group, year, stage).
+MAX_CODED_INTEGER_LEVELS = 10
+DATETIME_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+)
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1"}
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used: unreadable, or inconsistent with itself."""
+
+
+class ColumnSpec(BaseModel):
+    """One column: its type and the rules every row must satisfy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    type: ColumnType
+    nullable: bool = True
+    min: int | float | str | None = None  # numbers; ISO dates for datetime columns
+    max: int | float | str | None = None
+    values: list[Scalar] | None = None  # allowed values of categorical / boolean columns
+    format: str | None = None  # strftime format of datetime columns stored as text
+    decimals: int | None = None  # numeric precision to reproduce (e.g. 1 for creatinine 1.3)
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if self.type in ("categorical", "boolean") and (self.min is not None or self.max is not None):
+            raise ValueError(f"column {self.name!r}: min/max apply to numbers and dates, not {self.type}")
+        if self.values is not None and self.type not in ("categorical", "boolean"):
+            raise ValueError(f"column {self.name!r}: 'values' applies to categorical/boolean columns")
+        if self.format is not None and self.type != "datetime":
+            raise ValueError(f"column {self.name!r}: 'format' applies to datetime columns")
+        return self
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.type in ("categorical", "boolean")
+
+    def bound(self, which: Literal["min", "max"]) -> float | pd.Timestamp | None:
+        """The bound in the column's own units (Timestamp for datetimes)."""
+        value = getattr(self, which)
+        if value is None:
+            return None
+        return pd.Timestamp(value) if self.type == "datetime" else float(value)
+
+
+class DatasetSpec(BaseModel):
+    """A table: its columns in order, its prediction target and the columns' roles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "dataset"
+    columns: list[ColumnSpec]
+    target: str | None = None
+    id_columns: list[str] = Field(default_factory=list)
+    # Columns that must not be used as predictors of the target (follow-up time, cause of death):
+    # they are generated like any other column but kept out of the utility models.
+    non_predictors: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column names: {dupes}")
+        for role in ("id_columns", "non_predictors"):
+            unknown = [c for c in getattr(self, role) if c not in names]
+            if unknown:
+                raise ValueError(f"{role} names unknown columns {unknown}; known: {names}")
+        if self.target is not None:
+            if self.target not in names:
+                raise ValueError(f"target {self.target!r} is not a column; known: {names}")
+            if self.target in self.id_columns:
+                raise ValueError(f"target {self.target!r} cannot be an id column")
+        return self
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"no column {name!r} in spec; known: {[c.name for c in self.columns]}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def modelled(self) -> list[ColumnSpec]:
+        """Columns a generator learns (ids are generated fresh, never learnt)."""
+        return [c for c in self.columns if c.name not in self.id_columns]
+
+    @property
+    def predictors(self) -> list[str]:
+        skip = {self.target, *self.id_columns, *self.non_predictors}
+        return [c.name for c in self.columns if c.name not in skip]
+
+    def kinds(self) -> dict[str, Literal["numeric", "categorical"]]:
+        """Modelled columns as evaluation sees them: ordered numbers or unordered labels."""
+        return {c.name: "categorical" if c.is_discrete else "numeric" for c in self.modelled}
+
+    # -- YAML ---------------------------------------------------------------------------------
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        for col in data["columns"]:
+            for key in [k for k, v in col.items() if v is None]:
+                del col[key]
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "spec") -> DatasetSpec:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{source}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise SpecError(f"{source}: expected a mapping with 'columns', got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
+            )
+            raise SpecError(f"{source}: invalid spec: {problems}") from exc
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> DatasetSpec:
+        return cls.from_yaml(Path(path).read_text(), source=str(path))
+
+
+# -- inference ----------------------------------------------------------------------------------
+def detect_datetime_format(values: pd.Series) -> str | None:
+    """The first common format that parses every non-null value, or None."""
+    text = values.dropna().astype(str)
+    if text.empty or not text.str.contains(r"\d", regex=True).all():
+        return None
+    probe = text.iloc[: min(len(text), 2000)]
+    for fmt in DATETIME_FORMATS:
+        parsed = pd.to_datetime(probe, format=fmt, errors="coerce")
+        if parsed.notna().all() and pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
+            return fmt
+    return None
+
+
+def count_decimals(values: pd.Series, max_decimals: int = 6) -> int | None:
+    """The fewest decimals that represent every value exactly, or None when there are more."""
+    arr = values.dropna().to_numpy(dtype=float)
+    if arr.size == 0:
+        return None
+    arr = arr[: min(arr.size, 20000)]
+    for d in range(max_decimals + 1):
+        if np.allclose(np.round(arr, d), arr, rtol=0, atol=1e-9 * max(1.0, np.abs(arr).max())):
+            return d
+    return None
+
+
+def _python(value: Any) -> Scalar:
+    """A numpy/pandas scalar as the plain Python value YAML can hold."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _sorted_values(values: pd.Series) -> list[Scalar]:
+    uniq = [_python(v) for v in pd.unique(values.dropna())]
+    try:
+        return sorted(uniq)  # type: ignore[type-var]
+    except TypeError:
+        return sorted(uniq, key=str)
+
+
+def infer_column(name: str, series: pd.Series) -> ColumnSpec:
+    """A column spec from data: type, nullability, observed bounds or values."""
+    nullable = bool(series.isna().any())
+    non_null = series.dropna()
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype(series.cat.categories.dtype)
+        non_null = series.dropna()
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return ColumnSpec(name=name, type="boolean", nullable=nullable, values=[False, True])
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        lo, hi = (non_null.min(), non_null.max()) if len(non_null) else (None, None)
+        return ColumnSpec(
+            name=name, type="datetime", nullable=nullable,
+            min=None if lo is None else lo.isoformat(), max=None if hi is None else hi.isoformat(),
+        )
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        arr = non_null.to_numpy(dtype=float)
+        integral = bool(arr.size) and bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+        uniq = set(np.unique(arr).tolist()) if arr.size else set()
+        if integral and uniq <= {0.0, 1.0} and len(uniq) == 2:
+            return ColumnSpec(name=name, type="boolean", nullable=nullable, values=[0, 1])
+        if integral and len(uniq) <= MAX_CODED_INTEGER_LEVELS:
+            return ColumnSpec(
+                name=name, type="categorical", nullable=nullable, values=_sorted_values(non_null)
+            )
+        lo = _python(arr.min()) if arr.size else None
+        hi = _python(arr.max()) if arr.size else None
+        if integral:
+            return ColumnSpec(name=name, type="integer", nullable=nullable, min=lo, max=hi)
+        return ColumnSpec(
+            name=name, type="numeric", nullable=nullable, min=lo, max=hi,
+            decimals=count_decimals(non_null),
+        )
+    # text
+    fmt = detect_datetime_format(non_null)
+    if fmt is not None:
+        parsed = pd.to_datetime(non_null.astype(str), format=fmt)
+        return ColumnSpec(
+            name=name, type="datetime", nullable=nullable, format=fmt,
+            min=parsed.min().isoformat(), max=parsed.max().isoformat(),
+        )
+    words = {str(v).strip().lower() for v in pd.unique(non_null)}
+    if words and words <= _BOOLEAN_WORDS and len(words) == 2:
+        return ColumnSpec(name=name, type="boolean", nullable=nullable, values=_sorted_values(non_null))
+    return ColumnSpec(name=name, type="categorical", nullable=nullable, values=_sorted_values(non_null))
+
+
+_ID_NAME = re.compile(r"(^|[_\W])(id|ids|mrn|uuid|patient_?id)$", re.IGNORECASE)
+
+
+def infer_spec(
+    df: pd.DataFrame,
+    *,
+    name: str = "dataset",
+    target: str | None = None,
+    id_columns: list[str] | None = None,
+    non_predictors: list[str] | None = None,
+) -> DatasetSpec:
+    """Infer a spec from a table. Text or id-named integer columns unique in every row are ids."""
+    ids = list(id_columns or [])
+    columns = []
+    for col in df.columns:
+        series = df[col]
+        if col not in ids and col != target and len(series) >= 20 and series.notna().all():
+            unique = series.nunique() == len(series)
+            is_text = not pd.api.types.is_numeric_dtype(series.dtype)
+            if unique and (is_text or _ID_NAME.search(str(col))) and detect_datetime_format(series) is None:
+                ids.append(str(col))
+        columns.append(infer_column(str(col), series))
+    return DatasetSpec(
+        name=name, columns=columns, target=target, id_columns=ids,
+        non_predictors=list(non_predictors or []),
+    )
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

@@ -1,0 +1,302 @@
+"""Reversible column encoders: a typed table <-> a float matrix a neural generator learns.
+
+One fitted record per column says how the column is encoded, how many output dimensions it uses and
+which activation produces them; the same records decode generated matrices and drive the
+generator's output activations (the idea of CTGAN's ``DataTransformer``, written anew).
+
+- numeric / integer / datetime: mode-specific normalisation. A variational Gaussian mixture finds the
+  modes; a value becomes (its mode as a one-hot, its offset within the mode scaled to [-1, 1]).
+  Missing values get their own 2-way one-hot ("present", "missing"), so missingness is learnt.
+- categorical / boolean: one-hot; a missing value is a category of its own.
+
+Records are plain JSON (``to_dict``/``from_dict``), so a checkpoint needs no pickle.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import BayesianGaussianMixture
+
+from generators.schema import ColumnSpec, DatasetSpec, _sorted_values
+
+Activation = Literal["tanh", "softmax"]
+NS_PER_DAY = 86_400 * 10**9
+MAX_MODES = 10
+MIN_MODE_WEIGHT = 0.005
+BGM_FIT_ROWS = 20_000  # modes are found on a seeded subsample; encoding uses every row
+
+
+@dataclass(frozen=True)
+class Span:
+    """A slice of the encoded matrix produced by one activation."""
+
+    start: int
+    dim: int
+    activation: Activation
+    column: str
+    discrete: bool  # a one-hot the conditional vector may condition on
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.dim
+
+
+@dataclass
+class ContinuousTransform:
+    """Mode-specific normalisation of one numeric, integer or datetime column."""
+
+    column: str
+    kind: Literal["numeric", "integer", "datetime"]
+    means: list[float] = field(default_factory=list)
+    stds: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    has_missing: bool = False
+    lower: float | None = None  # bounds in encoded units (days for datetimes)
+    upper: float | None = None
+    decimals: int | None = None
+
+    @property
+    def dims(self) -> list[tuple[int, Activation, bool]]:
+        out: list[tuple[int, Activation, bool]] = [(1, "tanh", False), (len(self.means), "softmax", False)]
+        if self.has_missing:
+            out.append((2, "softmax", True))
+        return out
+
+    @staticmethod
+    def to_float(series: pd.Series, kind: str) -> np.ndarray:
+        if kind == "datetime":
+            values = pd.to_datetime(series).astype("datetime64[ns]")
+            ns = values.to_numpy().astype("int64").astype(float)
+            ns[values.isna().to_numpy()] = np.nan
+            return ns / NS_PER_DAY
+        return pd.to_numeric(series).to_numpy(dtype=float, na_value=np.nan)
+
+    @classmethod
+    def fit(cls, series: pd.Series, col: ColumnSpec, seed: int) -> ContinuousTransform:
+        kind = col.type if col.type in ("integer", "datetime") else "numeric"
+        values = cls.to_float(series, kind)
+        present = values[~np.isnan(values)]
+        lo, hi = col.bound("min"), col.bound("max")
+        if kind == "datetime":
+            lo = None if lo is None else lo.value / NS_PER_DAY
+            hi = None if hi is None else hi.value / NS_PER_DAY
+        if present.size == 0:
+            means, stds, weights = [0.0], [1.0], [1.0]
+        else:
+            means, stds, weights = _fit_modes(present, seed)
+        return cls(
+            column=col.name, kind=kind, means=means, stds=stds, weights=weights,
+            has_missing=bool(np.isnan(values).any()), lower=lo, upper=hi,
+            decimals=col.decimals if kind == "numeric" else None,
+        )
+
+    def encode(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        x = self.to_float(series, self.kind)
+        missing = np.isnan(x)
+        means, stds = np.asarray(self.means), np.asarray(self.stds)
+        filled = np.where(missing, means[int(np.argmax(self.weights))], x)
+        # Posterior of each mode, then one mode sampled per value (as CTGAN does), shape (n, K).
+        z = (filled[:, None] - means[None, :]) / stds[None, :]
+        log_p = np.log(np.asarray(self.weights))[None, :] - np.log(stds)[None, :] - 0.5 * z**2
+        log_p -= log_p.max(axis=1, keepdims=True)
+        prob = np.exp(log_p)
+        prob /= prob.sum(axis=1, keepdims=True)
+        cum = prob.cumsum(axis=1)
+        mode = (cum < rng.random(len(x))[:, None]).sum(axis=1).clip(0, len(means) - 1)
+        rows = np.arange(len(x))
+        # A value more than 4 sigma from its sampled mode is encoded by its nearest mode instead.
+        far = np.abs(z[rows, mode]) > 3.96
+        mode[far] = np.abs(z[far]).argmin(axis=1)
+        offset = np.clip(z[rows, mode] / 4.0, -0.99, 0.99)
+        parts = [offset[:, None], np.eye(len(means))[mode]]
+        if self.has_missing:
+            parts.append(np.stack([~missing, missing], axis=1).astype(float))
+        return np.concatenate(parts, axis=1)
+
+    def decode(self, block: np.ndarray) -> pd.Series:
+        k = len(self.means)
+        offset = np.clip(block[:, 0], -1.0, 1.0)
+        mode = block[:, 1 : 1 + k].argmax(axis=1)
+        x = offset * 4.0 * np.asarray(self.stds)[mode] + np.asarray(self.means)[mode]
+        if self.lower is not None or self.upper is not None:
+            x = np.clip(x, self.lower, self.upper)
+        if self.kind == "integer":
+            x = np.round(x)
+        elif self.decimals is not None:
+            x = np.round(x, self.decimals)
+        if self.has_missing:
+            x = np.where(block[:, 1 + k : 3 + k].argmax(axis=1) == 1, np.nan, x)
+        if self.kind == "datetime":
+            ns = np.round(x * NS_PER_DAY)
+            out = pd.Series(pd.NaT, index=range(len(x)), dtype="datetime64[ns]")
+            ok = ~np.isnan(ns)
+            out[ok] = pd.to_datetime(ns[ok].astype("int64"), unit="ns")
+            return out
+        return pd.Series(x, dtype=float)
+
+
+def _fit_modes(values: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
+    rng = np.random.default_rng(seed)
+    if values.size > BGM_FIT_ROWS:
+        values = rng.choice(values, BGM_FIT_ROWS, replace=False)
+    spread = float(values.std()) or 1.0
+    n_unique = len(np.unique(values))
+    if n_unique < 2:
+        return [float(values[0])], [max(spread, 1e-3)], [1.0]
+    bgm = BayesianGaussianMixture(
+        n_components=min(MAX_MODES, n_unique),
+        weight_concentration_prior_type="dirichlet_process",
+        weight_concentration_prior=0.001,
+        max_iter=100,
+        n_init=1,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bgm.fit(values.reshape(-1, 1))
+    keep = bgm.weights_ > MIN_MODE_WEIGHT
+    means = bgm.means_.ravel()[keep]
+    stds = np.sqrt(bgm.covariances_.ravel()[keep])
+    weights = bgm.weights_[keep] / bgm.weights_[keep].sum()
+    floor = 1e-3 * spread  # a mode on a single repeated value would have zero width
+    means, stds, weights = _cover_tails(values, means, np.maximum(stds, floor), weights)
+    return means.tolist(), stds.tolist(), weights.tolist()
+
+
+def _cover_tails(
+    values: np.ndarray, means: np.ndarray, stds: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add a mode for each tail no mode reaches within 4 sigma, so outliers decode exactly.
+
+    CTGAN clips such values to the nearest mode's edge, which silently shrinks the range.
+    """
+    z = np.abs(values[:, None] - means[None, :]) / stds[None, :]
+    uncovered = values[z.min(axis=1) > 3.9]
+    if uncovered.size == 0:
+        return means, stds, weights
+    centre = np.median(values)
+    extra_m, extra_s, extra_w = [], [], []
+    for tail in (uncovered[uncovered < centre], uncovered[uncovered >= centre]):
+        if tail.size:
+            lo, hi = tail.min(), tail.max()
+            extra_m.append((lo + hi) / 2)
+            extra_s.append(max((hi - lo) / 7.0, stds.min()))
+            extra_w.append(max(tail.size / values.size, MIN_MODE_WEIGHT))
+    weights = np.concatenate([weights, extra_w])
+    return np.concatenate([means, extra_m]), np.concatenate([stds, extra_s]), weights / weights.sum()
+
+
+@dataclass
+class DiscreteTransform:
+    """One-hot encoding of a categorical or boolean column; missing is its own category."""
+
+    column: str
+    categories: list[Any]  # JSON scalars; None stands for missing
+    frequencies: list[float] = field(default_factory=list)
+
+    @property
+    def dims(self) -> list[tuple[int, Activation, bool]]:
+        return [(len(self.categories), "softmax", True)]
+
+    @classmethod
+    def fit(cls, series: pd.Series, col: ColumnSpec, seed: int) -> DiscreteTransform:
+        del seed  # deterministic
+        counts = series.value_counts(dropna=False, sort=False)
+        present = [v for v in counts.index if not pd.isna(v)]
+        cats: list[Any] = _sorted_values(pd.Series(present, dtype=object))
+        freq = np.array([counts[c] for c in cats], dtype=float)
+        if len(present) < len(counts):
+            cats.append(None)
+            freq = np.append(freq, counts[counts.index.isna()].sum())
+        return cls(column=col.name, categories=cats, frequencies=(freq / freq.sum()).tolist())
+
+    def codes(self, series: pd.Series) -> np.ndarray:
+        lookup = {c: i for i, c in enumerate(self.categories) if c is not None}
+        values = series.astype(object)
+        missing = values.isna().to_numpy()
+        codes = values.map(lookup).to_numpy(dtype=float, na_value=np.nan).copy()
+        bad = np.isnan(codes) & ~missing
+        if bad.any():
+            examples = pd.unique(values[bad])[:5].tolist()
+            raise ValueError(f"column {self.column!r}: values not seen when fitting: {examples}")
+        if missing.any():
+            if None not in self.categories:
+                raise ValueError(f"column {self.column!r}: missing values, none seen when fitting")
+            codes[missing] = self.categories.index(None)
+        return codes.astype(int)
+
+    def encode(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
+        del rng
+        return np.eye(len(self.categories))[self.codes(series)]
+
+    def decode(self, block: np.ndarray) -> pd.Series:
+        values = np.array(self.categories, dtype=object)[block.argmax(axis=1)]
+        return pd.Series(values, dtype=object)
+
+
+ColumnTransform = ContinuousTransform | DiscreteTransform
+
+
+class TableTransformer:
+    """Fits one transform per modelled column and maps tables to matrices and back."""
+
+    def __init__(self, transforms: list[ColumnTransform]):
+        self.transforms = transforms
+        self.spans: list[Span] = []
+        start = 0
+        for t in transforms:
+            for dim, act, discrete in t.dims:
+                self.spans.append(Span(start, dim, act, t.column, discrete))
+                start += dim
+        self.width = start
+
+    @classmethod
+    def fit(cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> TableTransformer:
+        transforms: list[ColumnTransform] = []
+        for i, col in enumerate(spec.modelled):
+            make = DiscreteTransform if col.is_discrete else ContinuousTransform
+            transforms.append(make.fit(df[col.name], col, seed + i))
+        return cls(transforms)
+
+    @property
+    def columns(self) -> list[str]:
+        return [t.column for t in self.transforms]
+
+    def transform(self, df: pd.DataFrame, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        blocks = [t.encode(df[t.column].reset_index(drop=True), rng) for t in self.transforms]
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
+        out, start = {}, 0
+        for t in self.transforms:
+            width = sum(d for d, _, _ in t.dims)
+            out[t.column] = t.decode(matrix[:, start : start + width])
+            start += width
+        return pd.DataFrame(out)
+
+    def discrete_spans(self) -> list[Span]:
+        return [s for s in self.spans if s.discrete]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transforms": [
+                {"type": "continuous" if isinstance(t, ContinuousTransform) else "discrete", **asdict(t)}
+                for t in self.transforms
+            ]
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableTransformer:
+        transforms: list[ColumnTransform] = []
+        for item in data["transforms"]:
+            item = dict(item)
+            kind = item.pop("type")
+            transforms.append(ContinuousTransform(**item) if kind == "continuous" else DiscreteTransform(**item))
+        return cls(transforms)

@@ -1,0 +1,63 @@
+"""The run config: everything that defines one generation run, typed and frozen.
+
+Flows take it as their parameter, so Prefect validates it and renders it as a form in the UI; the
+CLI builds the same object, and the run folder stores it (``config.json``) with its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from generators import registry
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description="Input table: CSV or Parquet, local path or s3:// URL")
+    target: str | None = Field(None, description="Column to predict (utility is scored on it)")
+    spec: str | None = Field(None, description="Dataset spec YAML (path or URL); inferred when absent")
+    dataset: str | None = Field(None, description="Dataset name in the output tree; default: file name")
+    id_columns: list[str] = Field(default_factory=list, description="Identifier columns (generated fresh)")
+    non_predictors: list[str] = Field(
+        default_factory=list, description="Columns kept out of utility models (e.g. follow-up time)"
+    )
+    generator: str = Field("ctgan", description="Generator name (see `synthcare generators`)")
+    generator_config: dict[str, Any] = Field(default_factory=dict, description="Generator settings")
+    epochs: int | None = Field(None, ge=1, description="Training epochs (overrides generator_config)")
+    rows: int | None = Field(None, ge=1, description="Synthetic rows; default: as many as the input")
+    seed: int = Field(0, ge=0, description="One seed makes the run reproducible")
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9, description="Real rows kept for evaluation")
+    output: str = Field("./synthcare-data", description="Root of the run folders: path or s3:// URL")
+    chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
+    progress: bool = Field(False, description="Show a training progress bar on the terminal")
+
+    @field_validator("generator")
+    @classmethod
+    def _known_generator(cls, name: str) -> str:
+        registry.get(name)  # raises with the known names
+        return name
+
+    def generator_settings(self) -> dict[str, Any]:
+        settings = dict(self.generator_config)
+        if self.epochs is not None:
+            settings["epochs"] = self.epochs
+        registry.get(self.generator).config_class.model_validate(settings)  # fail before any work
+        return settings
+
+    @property
+    def dataset_name(self) -> str:
+        if self.dataset:
+            return self.dataset
+        stem = PurePosixPath(self.data.split("?")[0]).name.split(".")[0]
+        return stem or "dataset"
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the result (not where it is written or how it is shown)."""
+        relevant = self.model_dump(mode="json", exclude={"output", "progress", "dataset"})
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

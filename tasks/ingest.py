@@ -1,0 +1,54 @@
+"""Step 1: read the input, settle its spec, validate it. Nothing is written unless it is valid."""
+
+from __future__ import annotations
+
+import hashlib
+
+from prefect import get_run_logger, task
+from pydantic import BaseModel
+
+from generators.schema import DatasetSpec, infer_spec
+from tasks import storage
+from tasks.common import TASK_OPTIONS, run_path
+from tasks.config import RunConfig
+from tasks.validation import check_spec_against, parse_table, read_input, validate
+
+
+class Ingested(BaseModel):
+    run_url: str
+    spec: DatasetSpec
+    spec_inferred: bool
+    input_sha256: str
+    rows: int
+
+
+def load_spec(config: RunConfig, raw=None) -> tuple[DatasetSpec, bool]:  # noqa: ANN001
+    """The given spec (with the CLI's target applied), or one inferred from ``raw``."""
+    if config.spec:
+        text = storage.read_bytes(config.spec).decode()
+        spec = DatasetSpec.from_yaml(text, source=config.spec)
+        return check_spec_against(spec, config.target), False
+    return infer_spec(
+        raw, name=config.dataset_name, target=config.target,
+        id_columns=config.id_columns, non_predictors=config.non_predictors,
+    ), True
+
+
+@task(name="ingest", **TASK_OPTIONS)
+def ingest(config: RunConfig, run_url: str) -> Ingested:
+    logger = get_run_logger()
+    data = read_input(config.data)
+    given = load_spec(config)[0] if config.spec else None
+    raw = parse_table(config.data, data, given)
+    spec, inferred = (given, False) if given else load_spec(config, raw)
+    typed = validate(raw, spec, config.data)
+    logger.info("validated %s: %d rows x %d columns against %s spec",
+                config.data, len(typed), typed.shape[1], "an inferred" if inferred else "the given")
+    # Valid: only now does the run folder come into being.
+    storage.write_json(run_path(run_url, "config"), {**config.model_dump(mode="json"), "fingerprint": config.fingerprint()})
+    storage.write_once(run_path(run_url, "spec"), spec.to_yaml().encode())
+    storage.write_parquet(run_path(run_url, "validated"), typed)
+    return Ingested(
+        run_url=run_url, spec=spec, spec_inferred=inferred,
+        input_sha256=hashlib.sha256(data).hexdigest(), rows=len(typed),
+    )

@@ -1,0 +1,118 @@
+"""Object storage through fsspec URLs: local paths / ``file://`` by default, ``s3://`` through s3fs.
+
+S3 endpoint and credentials come from the environment (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL`` or ``SYNTHCARE_S3_ENDPOINT``, ``AWS_REGION``),
+never from code, and are never logged. Artifacts are write-once: writing an existing path fails.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from typing import Any
+
+import fsspec
+import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
+
+
+class ArtifactExistsError(FileExistsError):
+    """An artifact is written once; a second write would overwrite a result."""
+
+
+class StorageError(OSError):
+    """Storage that cannot be reached or refuses us, said plainly."""
+
+
+def storage_options(url: str) -> dict[str, Any]:
+    if not url.startswith("s3://"):
+        return {}
+    options: dict[str, Any] = {"client_kwargs": {"region_name": os.environ.get("AWS_REGION", "us-east-1")}}
+    endpoint = os.environ.get("SYNTHCARE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        options["key"] = os.environ["AWS_ACCESS_KEY_ID"]
+        options["secret"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    return options
+
+
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    fs, path = fsspec.core.url_to_fs(url, **storage_options(url))
+    return fs, path
+
+
+def join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    return _guard(url, lambda: fs.exists(path))
+
+
+def read_bytes(url: str) -> bytes:
+    fs, path = filesystem(url)
+    if not _guard(url, lambda: fs.exists(path)):
+        raise FileNotFoundError(f"{url}: no such file")
+    return _guard(url, lambda: fs.cat_file(path))
+
+
+def write_once(url: str, data: bytes) -> str:
+    """Write ``data`` to ``url`` unless something is there; local writes are atomic (rename)."""
+    fs, path = filesystem(url)
+    if _guard(url, lambda: fs.exists(path)):
+        raise ArtifactExistsError(f"{url}: already exists; artifacts are write-once")
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, path)  # fails if another writer won the race
+        except FileExistsError as exc:
+            raise ArtifactExistsError(f"{url}: already exists; artifacts are write-once") from exc
+        finally:
+            os.unlink(tmp)
+    else:
+        _guard(url, lambda: fs.pipe_file(path, data))
+    return url
+
+
+def write_json(url: str, obj: Any) -> str:
+    return write_once(url, json.dumps(obj, indent=2, sort_keys=False, default=str).encode())
+
+
+def read_json(url: str) -> Any:
+    return json.loads(read_bytes(url))
+
+
+def write_parquet(url: str, df: pd.DataFrame) -> str:
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    return write_once(url, buffer.getvalue())
+
+
+def read_parquet(url: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(read_bytes(url)))
+
+
+def list_files(url: str) -> list[str]:
+    fs, path = filesystem(url)
+    if not _guard(url, lambda: fs.exists(path)):
+        return []
+    protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
+    return sorted(protocol + p if protocol and not p.startswith(protocol) else p for p in fs.find(path))
+
+
+def _guard(url: str, action):  # noqa: ANN001, ANN202 - a thin error translator
+    try:
+        return action()
+    except (ArtifactExistsError, FileNotFoundError):
+        raise
+    except PermissionError as exc:
+        raise StorageError(f"{url}: access denied — check the storage credentials ({exc})") from exc
+    except OSError as exc:
+        raise StorageError(f"{url}: storage error: {exc}") from exc

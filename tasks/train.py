@@ -1,0 +1,72 @@
+"""Step 4: train a generator on the training split and store its checkpoint."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import get_run_logger, task
+from pydantic import BaseModel
+
+from generators import registry
+from generators.schema import DatasetSpec
+from tasks import storage
+from tasks.common import TASK_OPTIONS, run_path
+
+
+class Trained(BaseModel):
+    model_url: str
+    generator: str
+    epochs: int
+    fit_seconds: float
+    seconds_per_epoch: float
+    final_losses: dict[str, float]
+
+
+def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
+    """An epoch callback: a terminal progress bar when asked, a log line every tenth of the way."""
+    bar = None
+    if enabled:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="training", unit="epoch", dynamic_ncols=True)
+    every = max(1, total // 10)
+
+    def on_epoch(epoch: int, epochs: int, losses: dict[str, float]) -> None:
+        shown = {k: f"{v:.3f}" for k, v in losses.items()}
+        if bar is not None:
+            bar.set_postfix(shown, refresh=False)
+            bar.update(1)
+            if epoch == epochs:
+                bar.close()
+        if epoch % every == 0 or epoch == epochs:
+            logger.info("epoch %d/%d %s", epoch, epochs, " ".join(f"{k}={v}" for k, v in shown.items()))
+
+    return on_epoch
+
+
+def save_model(model_url: str, files: dict[str, bytes]) -> str:
+    for name, payload in files.items():
+        storage.write_once(storage.join(model_url, name), payload)
+    return model_url
+
+
+@task(name="train", **TASK_OPTIONS)
+def train(run_url: str, train_url: str, spec: DatasetSpec, generator: str, settings: dict,
+          seed: int, progress: bool = False) -> Trained:
+    logger = get_run_logger()
+    data = storage.read_parquet(train_url)
+    model = registry.create(generator, settings)
+    epochs = getattr(model.config, "epochs", 1)
+    logger.info("training %s on %d rows for %d epochs (%s)", generator, len(data), epochs,
+                model.config.model_dump(mode="json"))
+    start = time.perf_counter()
+    report = model.fit(data, spec, seed=seed, on_epoch=_progress(epochs, progress, logger))
+    model_url = save_model(run_path(run_url, "model"), model.save())
+    storage.write_json(storage.join(model_url, "history.json"), report.history)
+    logger.info("trained in %.1f s (%.3f s/epoch)", time.perf_counter() - start, report.seconds_per_epoch)
+    last = report.history[-1] if report.history else {}
+    return Trained(
+        model_url=model_url, generator=generator, epochs=report.epochs,
+        fit_seconds=report.seconds, seconds_per_epoch=report.seconds_per_epoch,
+        final_losses={k: float(v) for k, v in last.items() if k != "epoch"},
+    )

@@ -37,7 +37,9 @@ def as_float(series: pd.Series) -> np.ndarray:
 def as_labels(series: pd.Series) -> np.ndarray:
     """Categories as strings, missing as its own label (so 1 and 1.0 and '1' agree)."""
     values = series.astype(object)
-    labels = values.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    labels = values.map(
+        lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+    )
     return labels.where(values.notna(), _MISSING).to_numpy(dtype=object)
 
 
@@ -50,7 +52,12 @@ class TableEncoder:
     levels: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, real: pd.DataFrame, kinds: Mapping[str, Kind], scaling: Literal["standard", "range"] = "standard") -> TableEncoder:
+    def fit(
+        cls,
+        real: pd.DataFrame,
+        kinds: Mapping[str, Kind],
+        scaling: Literal["standard", "range"] = "standard",
+    ) -> TableEncoder:
         enc = cls(dict(kinds), scaling)
         for col, kind in enc.kinds.items():
             if kind == "numeric":

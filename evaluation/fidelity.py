@@ -26,7 +26,9 @@ from evaluation.encoding import Kind, TableEncoder, as_float, as_labels
 DETECTION_ROWS = 10_000  # per side; larger tables are subsampled (stated in the result)
 
 
-def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind]) -> dict[str, float]:
+def column_shapes(
+    real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind]
+) -> dict[str, float]:
     scores = {}
     for col, kind in kinds.items():
         if kind == "numeric":
@@ -44,22 +46,32 @@ def _tvd(a: np.ndarray, b: np.ndarray) -> float:
     pa = pd.Series(a).value_counts(normalize=True)
     pb = pd.Series(b).value_counts(normalize=True)
     both = pa.index.union(pb.index)
-    return float(0.5 * np.abs(pa.reindex(both, fill_value=0) - pb.reindex(both, fill_value=0)).sum())
+    return float(
+        0.5 * np.abs(pa.reindex(both, fill_value=0) - pb.reindex(both, fill_value=0)).sum()
+    )
 
 
 def _binned(real: pd.Series, synth: pd.Series, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
     if kind == "categorical":
         return as_labels(real), as_labels(synth)
     r, s = as_float(real), as_float(synth)
-    edges = np.unique(np.nanquantile(r, np.linspace(0, 1, 11)[1:-1])) if np.isfinite(r).any() else np.array([])
+    edges = (
+        np.unique(np.nanquantile(r, np.linspace(0, 1, 11)[1:-1]))
+        if np.isfinite(r).any()
+        else np.array([])
+    )
+
     def codes(x: np.ndarray) -> np.ndarray:
         out = np.searchsorted(edges, x, side="right").astype(object)
         out[np.isnan(x)] = "missing"
         return out.astype(str)
+
     return codes(r), codes(s)
 
 
-def pair_trends(real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind]) -> dict[str, float]:
+def pair_trends(
+    real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind]
+) -> dict[str, float]:
     scores = {}
     binned = {c: _binned(real[c], synth[c], k) for c, k in kinds.items()}
     for a, b in combinations(kinds, 2):
@@ -77,7 +89,12 @@ def pair_trends(real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kin
 
 
 def detection_auc(
-    real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind], *, seed: int = 0, folds: int = 5,
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    kinds: Mapping[str, Kind],
+    *,
+    seed: int = 0,
+    folds: int = 5,
     max_rows: int = DETECTION_ROWS,
 ) -> dict[str, float]:
     rng = np.random.default_rng(seed)

@@ -22,11 +22,22 @@ DCR_ROWS = 20_000  # synthetic rows scored; larger outputs are subsampled (state
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
     """One hash per row, equal for equal values whatever the dtype (1 == 1.0, NaN == NaN)."""
-    normal = pd.DataFrame({
-        c: df[c].astype(object).map(lambda v: float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else v)
-        .where(df[c].notna(), None).astype(str)
-        for c in df.columns
-    })
+    normal = pd.DataFrame(
+        {
+            c: df[c]
+            .astype(object)
+            .map(
+                lambda v: (
+                    float(v)
+                    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                    else v
+                )
+            )
+            .where(df[c].notna(), None)
+            .astype(str)
+            for c in df.columns
+        }
+    )
     return pd.util.hash_pandas_object(normal, index=False).to_numpy()
 
 
@@ -37,8 +48,13 @@ def exact_copies(train: pd.DataFrame, synth: pd.DataFrame) -> int:
 
 
 def dcr(
-    train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind], *,
-    seed: int = 0, max_rows: int = DCR_ROWS,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    kinds: Mapping[str, Kind],
+    *,
+    seed: int = 0,
+    max_rows: int = DCR_ROWS,
 ) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     n_ref = min(len(train), len(holdout))

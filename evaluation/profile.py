@@ -33,9 +33,17 @@ def _numeric(series: pd.Series, is_datetime: bool) -> dict[str, Any]:
     std = float(x.std(ddof=1)) if x.size > 1 else 0.0
     skew = float(((x - x.mean()) ** 3).mean() / std**3) if std > 0 else 0.0
     out = {
-        "count": int(x.size), "mean": float(x.mean()), "std": std, "min": float(x.min()),
-        "q1": float(q1), "median": float(median), "q3": float(q3), "max": float(x.max()),
-        "skewness": skew, "outliers_iqr": outliers, "outlier_share": outliers / x.size,
+        "count": int(x.size),
+        "mean": float(x.mean()),
+        "std": std,
+        "min": float(x.min()),
+        "q1": float(q1),
+        "median": float(median),
+        "q3": float(q3),
+        "max": float(x.max()),
+        "skewness": skew,
+        "outliers_iqr": outliers,
+        "outlier_share": outliers / x.size,
         "histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
     }
     if is_datetime:  # days since the epoch are exact but unreadable; show dates too
@@ -47,8 +55,15 @@ def _numeric(series: pd.Series, is_datetime: bool) -> dict[str, Any]:
 def _categorical(series: pd.Series) -> dict[str, Any]:
     counts = pd.Series(as_labels(series)).value_counts()
     share = counts / counts.sum()
-    top = [{"value": str(v), "count": int(counts[v]), "share": float(share[v])} for v in counts.index[:TOP_CATEGORIES]]
-    return {"levels": int(len(counts)), "top": top, "other_share": float(share.iloc[TOP_CATEGORIES:].sum())}
+    top = [
+        {"value": str(v), "count": int(counts[v]), "share": float(share[v])}
+        for v in counts.index[:TOP_CATEGORIES]
+    ]
+    return {
+        "levels": int(len(counts)),
+        "top": top,
+        "other_share": float(share.iloc[TOP_CATEGORIES:].sum()),
+    }
 
 
 def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,15 +105,23 @@ def associations(df: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, Any]:
 
 def profile_table(df: pd.DataFrame, types: Mapping[str, str]) -> dict[str, Any]:
     """``types``: spec type per column (numeric, integer, categorical, boolean, datetime)."""
-    kinds = {c: "categorical" if t in ("categorical", "boolean") else "numeric" for c, t in types.items()}
+    kinds = {
+        c: "categorical" if t in ("categorical", "boolean") else "numeric" for c, t in types.items()
+    }
     columns = {}
     for col, t in types.items():
         series = df[col]
         entry: dict[str, Any] = {
-            "type": t, "missing": int(series.isna().sum()), "missing_share": float(series.isna().mean()),
+            "type": t,
+            "missing": int(series.isna().sum()),
+            "missing_share": float(series.isna().mean()),
             "distinct": int(series.nunique(dropna=True)),
         }
-        entry.update(_categorical(series) if kinds[col] == "categorical" else _numeric(series, t == "datetime"))
+        entry.update(
+            _categorical(series)
+            if kinds[col] == "categorical"
+            else _numeric(series, t == "datetime")
+        )
         columns[col] = entry
     return {
         "rows": int(len(df)),

@@ -25,7 +25,7 @@ def _svg(fig: plt.Figure) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _fmt(value: Any) -> str:
@@ -65,8 +65,11 @@ def profile_html(profile: dict[str, Any], title: str) -> str:
     cols = profile["column_profiles"]
     rows = []
     for name, e in cols.items():
-        stats = (f"{_fmt(e.get('mean'))} ± {_fmt(e.get('std'))} [{_fmt(e.get('min'))}, {_fmt(e.get('max'))}]"
-                 if "mean" in e else f"{e.get('levels', 0)} levels")
+        stats = (
+            f"{_fmt(e.get('mean'))} ± {_fmt(e.get('std'))} [{_fmt(e.get('min'))}, {_fmt(e.get('max'))}]"
+            if "mean" in e
+            else f"{e.get('levels', 0)} levels"
+        )
         outliers = _fmt(e["outliers_iqr"]) if "outliers_iqr" in e else ""
         rows.append(
             f"<tr><td class=l>{html.escape(name)}</td><td class=l>{e['type']}</td>"
@@ -75,26 +78,52 @@ def profile_html(profile: dict[str, Any], title: str) -> str:
     cards = []
     for name, e in cols.items():
         if "top" in e:
-            detail = "".join(f"<tr><td class=l>{html.escape(t['value'])}</td><td>{t['count']}</td><td>{t['share']:.1%}</td></tr>" for t in e["top"][:10])
+            detail = "".join(
+                f"<tr><td class=l>{html.escape(t['value'])}</td><td>{t['count']}</td><td>{t['share']:.1%}</td></tr>"
+                for t in e["top"][:10]
+            )
         else:
-            keys = ("count", "mean", "std", "min", "q1", "median", "q3", "max", "skewness", "outliers_iqr", "min_date", "max_date")
-            detail = "".join(f"<tr><td class=l>{k}</td><td>{_fmt(e[k])}</td></tr>" for k in keys if k in e)
+            keys = (
+                "count",
+                "mean",
+                "std",
+                "min",
+                "q1",
+                "median",
+                "q3",
+                "max",
+                "skewness",
+                "outliers_iqr",
+                "min_date",
+                "max_date",
+            )
+            detail = "".join(
+                f"<tr><td class=l>{k}</td><td>{_fmt(e[k])}</td></tr>" for k in keys if k in e
+            )
         cards.append(f"<div class=card>{_column_plot(name, e)}<table>{detail}</table></div>")
     warn = []
     if profile["duplicate_rows"]:
         warn.append(f"{profile['duplicate_rows']} duplicate rows")
-    warn += [f"{n}: {e['missing_share']:.0%} missing" for n, e in cols.items() if e["missing_share"] >= 0.2]
-    warn += [f"{n}: {e['outliers_iqr']} IQR outliers" for n, e in cols.items() if e.get("outlier_share", 0) > 0.05]
+    warn += [
+        f"{n}: {e['missing_share']:.0%} missing"
+        for n, e in cols.items()
+        if e["missing_share"] >= 0.2
+    ]
+    warn += [
+        f"{n}: {e['outliers_iqr']} IQR outliers"
+        for n, e in cols.items()
+        if e.get("outlier_share", 0) > 0.05
+    ]
     warn_html = "".join(f"<li class=warn>{html.escape(w)}</li>" for w in warn) or "<li>none</li>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>{profile['rows']} rows, {profile['columns']} columns, {profile['duplicate_rows']} duplicate rows,
-{profile['missing_cells_share']:.1%} of cells missing.</p>
+<p>{profile["rows"]} rows, {profile["columns"]} columns, {profile["duplicate_rows"]} duplicate rows,
+{profile["missing_cells_share"]:.1%} of cells missing.</p>
 <h2>Worth a look</h2><ul>{warn_html}</ul>
 <h2>Columns</h2><table><tr><th class=l>column</th><th class=l>type</th><th>missing</th><th>distinct</th>
-<th class=l>mean ± sd [min, max] / levels</th><th>IQR outliers</th></tr>{''.join(rows)}</table>
-<h2>Distributions</h2><div class=cols>{''.join(cards)}</div>
+<th class=l>mean ± sd [min, max] / levels</th><th>IQR outliers</th></tr>{"".join(rows)}</table>
+<h2>Distributions</h2><div class=cols>{"".join(cards)}</div>
 <h2>Associations</h2><p>Pearson r between numbers, Cramér's V between categories, correlation ratio η
-between a number and a category.</p>{_heatmap(profile['associations'], 'association')}
+between a number and a category.</p>{_heatmap(profile["associations"], "association")}
 </body></html>"""

@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 
@@ -23,13 +28,21 @@ def _models(task: str, seed: int) -> dict[str, object]:
     if task == "classification":
         return {
             "logistic_regression": LogisticRegression(max_iter=2000, C=1.0),
-            "random_forest": RandomForestClassifier(n_estimators=200, min_samples_leaf=5, n_jobs=1, random_state=seed),
-            "gradient_boosting": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=seed),
+            "random_forest": RandomForestClassifier(
+                n_estimators=200, min_samples_leaf=5, n_jobs=1, random_state=seed
+            ),
+            "gradient_boosting": HistGradientBoostingClassifier(
+                max_iter=200, learning_rate=0.05, random_state=seed
+            ),
         }
     return {
         "ridge": Ridge(alpha=1.0),
-        "random_forest": RandomForestRegressor(n_estimators=200, min_samples_leaf=5, n_jobs=1, random_state=seed),
-        "gradient_boosting": HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, random_state=seed),
+        "random_forest": RandomForestRegressor(
+            n_estimators=200, min_samples_leaf=5, n_jobs=1, random_state=seed
+        ),
+        "gradient_boosting": HistGradientBoostingRegressor(
+            max_iter=200, learning_rate=0.05, random_state=seed
+        ),
     }
 
 
@@ -63,12 +76,20 @@ def tstr(
     enc = TableEncoder.fit(train, features)
     x_real, x_syn, x_test = enc.transform(train), enc.transform(synth), enc.transform(holdout)
     if task == "classification":
-        y_real, y_syn, y_test = as_labels(train[target]), as_labels(synth[target]), as_labels(holdout[target])
+        y_real, y_syn, y_test = (
+            as_labels(train[target]),
+            as_labels(synth[target]),
+            as_labels(holdout[target]),
+        )
         classes = sorted(set(y_real) | set(y_test))
         if len(set(y_syn)) < 2:
             raise ValueError(f"synthetic target {target!r} has a single class; TSTR is undefined")
     else:
-        y_real, y_syn, y_test = as_float(train[target]), as_float(synth[target]), as_float(holdout[target])
+        y_real, y_syn, y_test = (
+            as_float(train[target]),
+            as_float(synth[target]),
+            as_float(holdout[target]),
+        )
         keep_r, keep_s, keep_t = ~np.isnan(y_real), ~np.isnan(y_syn), ~np.isnan(y_test)
         x_real, y_real, x_syn, y_syn = x_real[keep_r], y_real[keep_r], x_syn[keep_s], y_syn[keep_s]
         x_test, y_test = x_test[keep_t], y_test[keep_t]

@@ -33,35 +33,51 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", default="ctgan", help="generator name (default: ctgan)")
     p.add_argument("--epochs", type=int, help="training epochs")
     p.add_argument("--rows", type=int, help="synthetic rows (default: as many as the input)")
-    p.add_argument("--seed", type=int, default=0, help="seed; same seed, data and device -> same rows")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed; same seed, data and device -> same rows"
+    )
     p.add_argument("--out", default="./synthcare-data", help="output root: folder or s3:// URL")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="synthcare", description="Synthetic patient data: faithful, useful, private.")
+    ap = argparse.ArgumentParser(
+        prog="synthcare", description="Synthetic patient data: faithful, useful, private."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="validate, profile, train, sample, evaluate and publish")
     gen.add_argument("data", help="CSV or Parquet: path or s3:// URL")
     gen.add_argument("--target", help="column to predict (utility is scored on it)")
-    gen.add_argument("--spec", help="dataset spec YAML; inferred and stored in the run folder when absent")
-    gen.add_argument("--id-column", action="append", default=[], help="identifier column (repeatable)")
-    gen.add_argument("--non-predictor", action="append", default=[],
-                     help="column kept out of utility models, e.g. follow-up time (repeatable)")
+    gen.add_argument(
+        "--spec", help="dataset spec YAML; inferred and stored in the run folder when absent"
+    )
+    gen.add_argument(
+        "--id-column", action="append", default=[], help="identifier column (repeatable)"
+    )
+    gen.add_argument(
+        "--non-predictor",
+        action="append",
+        default=[],
+        help="column kept out of utility models, e.g. follow-up time (repeatable)",
+    )
     gen.add_argument("--dataset", help="dataset name in the output tree (default: file name)")
     _add_generate_options(gen)
 
     val = sub.add_parser("validate", help="check a table against its spec")
     val.add_argument("data")
-    val.add_argument("--spec", help="dataset spec YAML; without one, a spec is inferred and printed")
+    val.add_argument(
+        "--spec", help="dataset spec YAML; without one, a spec is inferred and printed"
+    )
     val.add_argument("--target")
     val.add_argument("--write-spec", help="write the (inferred) spec to this YAML file")
 
     prof = sub.add_parser("profile", help="profile a table (JSON + HTML)")
     prof.add_argument("data")
     prof.add_argument("--spec")
-    prof.add_argument("--out", help="folder for profile.json and profile.html (default: ./synthcare-profile-NAME)")
+    prof.add_argument(
+        "--out", help="folder for profile.json and profile.html (default: ./synthcare-profile-NAME)"
+    )
 
     demo = sub.add_parser("demo", help="the full pipeline on the bundled flchain study")
     _add_generate_options(demo)
@@ -78,7 +94,9 @@ def _spec_for(data_url: str, spec_url: str | None, target: str | None):  # noqa:
 
     spec = None
     if spec_url:
-        spec = check_spec_against(DatasetSpec.from_yaml(storage.read_bytes(spec_url).decode(), spec_url), target)
+        spec = check_spec_against(
+            DatasetSpec.from_yaml(storage.read_bytes(spec_url).decode(), spec_url), target
+        )
     raw = read_table(data_url, spec)
     if spec is None:
         name = Path(data_url.split("?")[0]).name.split(".")[0] or "dataset"
@@ -113,8 +131,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "profile.json").write_text(json.dumps(result, indent=2))
     (out / "profile.html").write_text(profile_html(result, f"Profile of {spec.name}"))
-    print(f"{result['rows']} rows, {result['columns']} columns, {result['duplicate_rows']} duplicates, "
-          f"{result['missing_cells_share']:.1%} cells missing")
+    print(
+        f"{result['rows']} rows, {result['columns']} columns, {result['duplicate_rows']} duplicates, "
+        f"{result['missing_cells_share']:.1%} cells missing"
+    )
     print(out / "profile.html")
     return 0
 
@@ -146,10 +166,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from tasks.config import RunConfig
 
     config = RunConfig(
-        data=_local(args.data), target=args.target, spec=args.spec and _local(args.spec),
-        dataset=args.dataset, id_columns=args.id_column, non_predictors=args.non_predictor,
-        generator=args.generator, epochs=args.epochs, rows=args.rows, seed=args.seed,
-        output=_local(args.out), progress=not args.no_progress and sys.stderr.isatty(),
+        data=_local(args.data),
+        target=args.target,
+        spec=args.spec and _local(args.spec),
+        dataset=args.dataset,
+        id_columns=args.id_column,
+        non_predictors=args.non_predictor,
+        generator=args.generator,
+        epochs=args.epochs,
+        rows=args.rows,
+        seed=args.seed,
+        output=_local(args.out),
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)
 
@@ -161,8 +189,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = _local(args.out)
     data = write_flchain_csv(Path(out if "://" not in out else ".") / "demo-input")
     config = RunConfig(
-        data=str(data), target="death", dataset="flchain", non_predictors=NON_PREDICTORS,
-        generator=args.generator, epochs=args.epochs, rows=args.rows, seed=args.seed, output=out,
+        data=str(data),
+        target="death",
+        dataset="flchain",
+        non_predictors=NON_PREDICTORS,
+        generator=args.generator,
+        epochs=args.epochs,
+        rows=args.rows,
+        seed=args.seed,
+        output=out,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)
@@ -182,8 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.validation import DataValidationError
 
     args = parser().parse_args(argv)
-    command = {"generate": cmd_generate, "validate": cmd_validate, "profile": cmd_profile,
-               "demo": cmd_demo, "generators": cmd_generators}[args.command]
+    command = {
+        "generate": cmd_generate,
+        "validate": cmd_validate,
+        "profile": cmd_profile,
+        "demo": cmd_demo,
+        "generators": cmd_generators,
+    }[args.command]
     try:
         return command(args)
     except (DataValidationError, SpecError) as exc:

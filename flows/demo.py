@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["age", "sex", "sample.yr", "kappa", "lambda", "flc.grp", "creatinine", "mgus", "futime", "death", "chapter"]
+COLUMNS = [
+    "age",
+    "sex",
+    "sample.yr",
+    "kappa",
+    "lambda",
+    "flc.grp",
+    "creatinine",
+    "mgus",
+    "futime",
+    "death",
+    "chapter",
+]
 NON_PREDICTORS = ["futime", "chapter"]
 
 
@@ -19,7 +31,9 @@ def flchain_frame() -> pd.DataFrame:
     try:
         from sksurv.datasets import load_flchain
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError("the demo data needs the 'demo' extra: pip install 'synthcare[demo]'") from exc
+        raise RuntimeError(
+            "the demo data needs the 'demo' extra: pip install 'synthcare[demo]'"
+        ) from exc
     features, outcome = load_flchain()
     df = features.copy()
     for col in ("age", "flc.grp", "sample.yr"):

@@ -55,12 +55,38 @@ def generate(config: RunConfig) -> str:
     spec = ingested.spec
     profile_url = clock("profile", profile, run_url, spec)
     parts = clock("split", split, run_url, spec, config.holdout_fraction, config.seed)
-    trained = clock("train", train, run_url, parts.train_url, spec, config.generator, settings,
-                    config.seed, config.progress)
-    sampled = clock("sample", sample, run_url, trained.model_url, parts.train_url, spec,
-                    config.rows or ingested.rows, config.seed, config.chunk_rows)
-    metrics = clock("evaluate", evaluate, run_url, parts.train_url, parts.holdout_url,
-                    sampled.part_urls, spec, config.seed)
+    trained = clock(
+        "train",
+        train,
+        run_url,
+        parts.train_url,
+        spec,
+        config.generator,
+        settings,
+        config.seed,
+        config.progress,
+    )
+    sampled = clock(
+        "sample",
+        sample,
+        run_url,
+        trained.model_url,
+        parts.train_url,
+        spec,
+        config.rows or ingested.rows,
+        config.seed,
+        config.chunk_rows,
+    )
+    metrics = clock(
+        "evaluate",
+        evaluate,
+        run_url,
+        parts.train_url,
+        parts.holdout_url,
+        sampled.part_urls,
+        spec,
+        config.seed,
+    )
     results = {
         "spec_inferred": ingested.spec_inferred,
         "profile": profile_url,
@@ -68,6 +94,8 @@ def generate(config: RunConfig) -> str:
         "train": trained.model_dump(),
         "sample": sampled.model_dump(),
     }
-    clock("publish", publish, run_url, config, ingested.input_sha256, results, clock.seconds, metrics)
+    clock(
+        "publish", publish, run_url, config, ingested.input_sha256, results, clock.seconds, metrics
+    )
     logger.info("run complete: %s", run_url)
     return run_url

@@ -40,6 +40,9 @@ class CTGANConfig(GeneratorConfig):
     gradient_penalty: float = 10.0
     gumbel_tau: float = 0.2
     log_frequency: bool = True
+    # Sample from an exponential moving average of the generator's weights (Yazici et al., 2019):
+    # the raw generator oscillates around the equilibrium; its average sits closer to it.
+    ema_decay: float | None = 0.995
 
 
 class _Residual(nn.Module):
@@ -98,16 +101,24 @@ class ConditionSampler:
         self.rows: np.ndarray | None = None
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray, spans: list[Span], log_frequency: bool) -> ConditionSampler:
+    def from_matrix(
+        cls, matrix: np.ndarray, spans: list[Span], log_frequency: bool
+    ) -> ConditionSampler:
         n = len(matrix)
         codes = [matrix[:, s.start : s.stop].argmax(axis=1) for s in spans]
-        counts = [np.bincount(c, minlength=s.dim).astype(float) for c, s in zip(codes, spans)]
+        counts = [
+            np.bincount(c, minlength=s.dim).astype(float) for c, s in zip(codes, spans, strict=True)
+        ]
         sampler = cls(spans, [c / n for c in counts])
         train = [np.log(c + 1) * (c > 0) if log_frequency else c for c in counts]
         sampler._train_cum = _padded_cumsum([t / t.sum() for t in train])
         sampler._true_cum = _padded_cumsum(sampler.true_probs)
         # rows sorted by category within each span; (start, count) per global category
-        sampler.rows = np.concatenate([np.argsort(c, kind="stable") for c in codes]) if spans else np.zeros(0, int)
+        sampler.rows = (
+            np.concatenate([np.argsort(c, kind="stable") for c in codes])
+            if spans
+            else np.zeros(0, int)
+        )
         starts, cnts = [], []
         for j, c in enumerate(counts):
             starts.append(j * n + np.concatenate([[0], np.cumsum(c)[:-1]]))
@@ -116,7 +127,9 @@ class ConditionSampler:
         sampler.row_count = np.concatenate(cnts).astype(int) if spans else np.zeros(0, int)
         return sampler
 
-    def _draw(self, batch: int, rng: np.random.Generator, cum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _draw(
+        self, batch: int, rng: np.random.Generator, cum: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         col = rng.integers(len(self.spans), size=batch)
         cat = (cum[col] < rng.random(batch)[:, None]).sum(axis=1)
         cat = np.minimum(cat, self.sizes[col] - 1)
@@ -145,7 +158,9 @@ def _padded_cumsum(probs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator | None) -> torch.Tensor:
+def _gumbel_softmax(
+    logits: torch.Tensor, tau: float, generator: torch.Generator | None
+) -> torch.Tensor:
     u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
     exponential = -torch.log(u.clamp_min(1e-10))  # > 0
     gumbel = -torch.log(exponential.clamp_min(1e-10))
@@ -161,17 +176,41 @@ class CTGAN(Generator):
 
     def __init__(self, config: Any = None):
         super().__init__(config)
-        self.generator: _GeneratorNet | None = None
+        self.generator: _GeneratorNet | None = None  # the one that samples (the average, if kept)
+        self.trainee: _GeneratorNet | None = None  # the one the optimiser updates
         self.critic: _Critic | None = None
         self.sampler: ConditionSampler | None = None
 
     # -- pieces --------------------------------------------------------------------------------
     def _build(self, data_dim: int, cond_dim: int, device: torch.device) -> None:
         cfg = self.config
-        self.generator = _GeneratorNet(cfg.embedding_dim + cond_dim, cfg.generator_dim, data_dim).to(device)
+        self.trainee = _GeneratorNet(cfg.embedding_dim + cond_dim, cfg.generator_dim, data_dim).to(
+            device
+        )
         self.critic = _Critic(data_dim + cond_dim, cfg.discriminator_dim, cfg.pac).to(device)
+        if cfg.ema_decay is None:
+            self.generator = self.trainee
+        else:
+            self.generator = _GeneratorNet(
+                cfg.embedding_dim + cond_dim, cfg.generator_dim, data_dim
+            ).to(device)
+            self.generator.load_state_dict(self.trainee.state_dict())
+            self.generator.requires_grad_(False)
 
-    def _activate(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    @torch.no_grad()
+    def _update_average(self, step: int) -> None:
+        if self.generator is self.trainee:
+            return
+        # Warm-up: early on the average would be dominated by the untrained initial weights.
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        averaged, current = list(self.generator.parameters()), list(self.trainee.parameters())
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        for avg_buf, buf in zip(self.generator.buffers(), self.trainee.buffers(), strict=True):
+            avg_buf.copy_(buf)  # batch-norm statistics follow the current generator
+
+    def _activate(
+        self, raw: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         parts = []
         for span in self.transformer.spans:
             block = raw[:, span.start : span.stop]
@@ -181,14 +220,18 @@ class CTGAN(Generator):
                 parts.append(_gumbel_softmax(block, self.config.gumbel_tau, generator))
         return torch.cat(parts, dim=1)
 
-    def _condition_loss(self, raw: torch.Tensor, category: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    def _condition_loss(
+        self, raw: torch.Tensor, category: torch.Tensor, column: torch.Tensor
+    ) -> torch.Tensor:
         """Cross entropy of each row's conditioned span against its condition."""
         loss = raw.new_zeros(())
         for j, span in enumerate(self.sampler.spans):
             chosen = column == j
             if chosen.any():
                 target = category[chosen] - int(self.sampler.offsets[j])
-                loss = loss + F.cross_entropy(raw[chosen, span.start : span.stop], target, reduction="sum")
+                loss = loss + F.cross_entropy(
+                    raw[chosen, span.start : span.stop], target, reduction="sum"
+                )
         return loss / raw.shape[0]
 
     def _one_hot(self, category: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -199,7 +242,11 @@ class CTGAN(Generator):
 
     def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         pac, dim = self.config.pac, real.shape[1]
-        alpha = torch.rand(real.shape[0] // pac, 1, 1, device=real.device).expand(-1, pac, dim).reshape(-1, dim)
+        alpha = (
+            torch.rand(real.shape[0] // pac, 1, 1, device=real.device)
+            .expand(-1, pac, dim)
+            .reshape(-1, dim)
+        )
         mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         score = self.critic(mixed)
         (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
@@ -214,15 +261,28 @@ class CTGAN(Generator):
         n = len(matrix)
         pac = cfg.pac
         batch = max(pac, min(cfg.batch_size, n) // pac * pac)
-        self.sampler = ConditionSampler.from_matrix(matrix, self.transformer.discrete_spans(), cfg.log_frequency)
+        self.sampler = ConditionSampler.from_matrix(
+            matrix, self.transformer.discrete_spans(), cfg.log_frequency
+        )
         conditional = bool(self.sampler.spans)
         self._build(matrix.shape[1], self.sampler.dim, device)
         data = torch.as_tensor(matrix, device=device)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.generator_lr, betas=(0.5, 0.9), weight_decay=cfg.generator_decay)
-        opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.discriminator_lr, betas=(0.5, 0.9), weight_decay=cfg.discriminator_decay)
+        opt_g = torch.optim.Adam(
+            self.trainee.parameters(),
+            lr=cfg.generator_lr,
+            betas=(0.5, 0.9),
+            weight_decay=cfg.generator_decay,
+        )
+        opt_d = torch.optim.Adam(
+            self.critic.parameters(),
+            lr=cfg.discriminator_lr,
+            betas=(0.5, 0.9),
+            weight_decay=cfg.discriminator_decay,
+        )
         steps = max(1, n // batch)
         history: list[dict[str, float]] = []
-        self.generator.train()
+        step = 0
+        self.trainee.train()
         self.critic.train()
         for epoch in range(1, cfg.epochs + 1):
             totals = np.zeros(3)
@@ -239,7 +299,8 @@ class CTGAN(Generator):
                         rows = rng.integers(n, size=batch)
                         cond = cond_real = torch.zeros(batch, 0, device=device)
                     real = data[torch.as_tensor(rows, device=device)]
-                    fake = self._activate(self.generator(torch.cat([z, cond], dim=1)))
+                    with torch.no_grad():  # the critic's loss need not reach the generator
+                        fake = self._activate(self.trainee(torch.cat([z, cond], dim=1)))
                     fake_in = torch.cat([fake, cond], dim=1)
                     real_in = torch.cat([real, cond_real], dim=1)
                     loss_d = self.critic(fake_in).mean() - self.critic(real_in).mean()
@@ -253,18 +314,27 @@ class CTGAN(Generator):
                     cond = self._one_hot(category, device)
                 else:
                     cond = torch.zeros(batch, 0, device=device)
-                raw = self.generator(torch.cat([z, cond], dim=1))
+                raw = self.trainee(torch.cat([z, cond], dim=1))
                 score = self.critic(torch.cat([self._activate(raw), cond], dim=1))
                 cross_entropy = (
-                    self._condition_loss(raw, torch.as_tensor(category, device=device), torch.as_tensor(column, device=device))
-                    if conditional else raw.new_zeros(())
+                    self._condition_loss(
+                        raw,
+                        torch.as_tensor(category, device=device),
+                        torch.as_tensor(column, device=device),
+                    )
+                    if conditional
+                    else raw.new_zeros(())
                 )
                 loss_g = -score.mean() + cross_entropy
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
+                step += 1
+                self._update_average(step)
                 totals += [loss_g.item(), loss_d.item(), cross_entropy.item()]
-            losses = dict(zip(("generator", "critic", "condition"), (totals / steps).tolist()))
+            losses = dict(
+                zip(("generator", "critic", "condition"), (totals / steps).tolist(), strict=True)
+            )
             history.append({"epoch": epoch, **losses})
             if on_epoch is not None:
                 on_epoch(epoch, cfg.epochs, losses)
@@ -281,8 +351,14 @@ class CTGAN(Generator):
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
             z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
-            cond = self._one_hot(self.sampler.original_batch(size, rng), device) if self.sampler.spans else torch.zeros(size, 0, device=device)
-            out.append(self._activate(self.generator(torch.cat([z, cond], dim=1)), gen).cpu().numpy())
+            cond = (
+                self._one_hot(self.sampler.original_batch(size, rng), device)
+                if self.sampler.spans
+                else torch.zeros(size, 0, device=device)
+            )
+            out.append(
+                self._activate(self.generator(torch.cat([z, cond], dim=1)), gen).cpu().numpy()
+            )
         return np.concatenate(out, axis=0)
 
     def _meta(self) -> dict[str, Any]:
@@ -295,6 +371,8 @@ class CTGAN(Generator):
     def _tensors(self) -> dict[str, torch.Tensor]:
         state = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
         state.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
+        if self.trainee is not self.generator:
+            state.update({f"trainee.{k}": v for k, v in self.trainee.state_dict().items()})
         return state
 
     def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
@@ -304,5 +382,11 @@ class CTGAN(Generator):
         self.sampler = ConditionSampler(spans, meta["condition_probs"])
         device = resolve_device(self.config.device)
         self._build(meta["data_dim"], self.sampler.dim, device)
-        self.generator.load_state_dict({k[10:]: v for k, v in tensors.items() if k.startswith("generator.")})
-        self.critic.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("critic.")})
+        self.generator.load_state_dict(_prefixed(tensors, "generator."))
+        self.critic.load_state_dict(_prefixed(tensors, "critic."))
+        if self.trainee is not self.generator:
+            self.trainee.load_state_dict(_prefixed(tensors, "trainee."))
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

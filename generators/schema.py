@@ -57,10 +57,16 @@ class ColumnSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
-        if self.type in ("categorical", "boolean") and (self.min is not None or self.max is not None):
-            raise ValueError(f"column {self.name!r}: min/max apply to numbers and dates, not {self.type}")
+        if self.type in ("categorical", "boolean") and (
+            self.min is not None or self.max is not None
+        ):
+            raise ValueError(
+                f"column {self.name!r}: min/max apply to numbers and dates, not {self.type}"
+            )
         if self.values is not None and self.type not in ("categorical", "boolean"):
-            raise ValueError(f"column {self.name!r}: 'values' applies to categorical/boolean columns")
+            raise ValueError(
+                f"column {self.name!r}: 'values' applies to categorical/boolean columns"
+            )
         if self.format is not None and self.type != "datetime":
             raise ValueError(f"column {self.name!r}: 'format' applies to datetime columns")
         return self
@@ -146,7 +152,9 @@ class DatasetSpec(BaseModel):
         except yaml.YAMLError as exc:
             raise SpecError(f"{source}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
-            raise SpecError(f"{source}: expected a mapping with 'columns', got {type(data).__name__}")
+            raise SpecError(
+                f"{source}: expected a mapping with 'columns', got {type(data).__name__}"
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -215,12 +223,17 @@ def infer_column(name: str, series: pd.Series) -> ColumnSpec:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         lo, hi = (non_null.min(), non_null.max()) if len(non_null) else (None, None)
         return ColumnSpec(
-            name=name, type="datetime", nullable=nullable,
-            min=None if lo is None else lo.isoformat(), max=None if hi is None else hi.isoformat(),
+            name=name,
+            type="datetime",
+            nullable=nullable,
+            min=None if lo is None else lo.isoformat(),
+            max=None if hi is None else hi.isoformat(),
         )
     if pd.api.types.is_numeric_dtype(series.dtype):
         arr = non_null.to_numpy(dtype=float)
-        integral = bool(arr.size) and bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+        integral = bool(arr.size) and bool(
+            np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+        )
         uniq = set(np.unique(arr).tolist()) if arr.size else set()
         if integral and uniq <= {0.0, 1.0} and len(uniq) == 2:
             return ColumnSpec(name=name, type="boolean", nullable=nullable, values=[0, 1])
@@ -233,7 +246,11 @@ def infer_column(name: str, series: pd.Series) -> ColumnSpec:
         if integral:
             return ColumnSpec(name=name, type="integer", nullable=nullable, min=lo, max=hi)
         return ColumnSpec(
-            name=name, type="numeric", nullable=nullable, min=lo, max=hi,
+            name=name,
+            type="numeric",
+            nullable=nullable,
+            min=lo,
+            max=hi,
             decimals=count_decimals(non_null),
         )
     # text
@@ -241,13 +258,21 @@ def infer_column(name: str, series: pd.Series) -> ColumnSpec:
     if fmt is not None:
         parsed = pd.to_datetime(non_null.astype(str), format=fmt)
         return ColumnSpec(
-            name=name, type="datetime", nullable=nullable, format=fmt,
-            min=parsed.min().isoformat(), max=parsed.max().isoformat(),
+            name=name,
+            type="datetime",
+            nullable=nullable,
+            format=fmt,
+            min=parsed.min().isoformat(),
+            max=parsed.max().isoformat(),
         )
     words = {str(v).strip().lower() for v in pd.unique(non_null)}
     if words and words <= _BOOLEAN_WORDS and len(words) == 2:
-        return ColumnSpec(name=name, type="boolean", nullable=nullable, values=_sorted_values(non_null))
-    return ColumnSpec(name=name, type="categorical", nullable=nullable, values=_sorted_values(non_null))
+        return ColumnSpec(
+            name=name, type="boolean", nullable=nullable, values=_sorted_values(non_null)
+        )
+    return ColumnSpec(
+        name=name, type="categorical", nullable=nullable, values=_sorted_values(non_null)
+    )
 
 
 _ID_NAME = re.compile(r"(^|[_\W])(id|ids|mrn|uuid|patient_?id)$", re.IGNORECASE)
@@ -269,11 +294,18 @@ def infer_spec(
         if col not in ids and col != target and len(series) >= 20 and series.notna().all():
             unique = series.nunique() == len(series)
             is_text = not pd.api.types.is_numeric_dtype(series.dtype)
-            if unique and (is_text or _ID_NAME.search(str(col))) and detect_datetime_format(series) is None:
+            if (
+                unique
+                and (is_text or _ID_NAME.search(str(col)))
+                and detect_datetime_format(series) is None
+            ):
                 ids.append(str(col))
         columns.append(infer_column(str(col), series))
     return DatasetSpec(
-        name=name, columns=columns, target=target, id_columns=ids,
+        name=name,
+        columns=columns,
+        target=target,
+        id_columns=ids,
         non_predictors=list(non_predictors or []),
     )
 

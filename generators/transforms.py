@@ -60,10 +60,19 @@ class ContinuousTransform:
     lower: float | None = None  # bounds in encoded units (days for datetimes)
     upper: float | None = None
     decimals: int | None = None
+    resolution_days: float | None = (
+        None  # datetimes: the coarsest unit every value is a multiple of
+    )
+    log_shift: float | None = (
+        None  # right-skewed non-negative columns are modelled as log(x + shift)
+    )
 
     @property
     def dims(self) -> list[tuple[int, Activation, bool]]:
-        out: list[tuple[int, Activation, bool]] = [(1, "tanh", False), (len(self.means), "softmax", False)]
+        out: list[tuple[int, Activation, bool]] = [
+            (1, "tanh", False),
+            (len(self.means), "softmax", False),
+        ]
         if self.has_missing:
             out.append((2, "softmax", True))
         return out
@@ -86,18 +95,31 @@ class ContinuousTransform:
         if kind == "datetime":
             lo = None if lo is None else lo.value / NS_PER_DAY
             hi = None if hi is None else hi.value / NS_PER_DAY
+        log_shift = _log_shift(present) if kind != "datetime" else None
+        if log_shift is not None:
+            present = np.log(present + log_shift)
         if present.size == 0:
             means, stds, weights = [0.0], [1.0], [1.0]
         else:
             means, stds, weights = _fit_modes(present, seed)
         return cls(
-            column=col.name, kind=kind, means=means, stds=stds, weights=weights,
-            has_missing=bool(np.isnan(values).any()), lower=lo, upper=hi,
+            column=col.name,
+            kind=kind,
+            means=means,
+            stds=stds,
+            weights=weights,
+            has_missing=bool(np.isnan(values).any()),
+            lower=lo,
+            upper=hi,
             decimals=col.decimals if kind == "numeric" else None,
+            resolution_days=_resolution(series) if kind == "datetime" else None,
+            log_shift=log_shift,
         )
 
     def encode(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
         x = self.to_float(series, self.kind)
+        if self.log_shift is not None:
+            x = np.log(np.maximum(x + self.log_shift, 1e-12))
         missing = np.isnan(x)
         means, stds = np.asarray(self.means), np.asarray(self.stds)
         filled = np.where(missing, means[int(np.argmax(self.weights))], x)
@@ -124,10 +146,14 @@ class ContinuousTransform:
         offset = np.clip(block[:, 0], -1.0, 1.0)
         mode = block[:, 1 : 1 + k].argmax(axis=1)
         x = offset * 4.0 * np.asarray(self.stds)[mode] + np.asarray(self.means)[mode]
+        if self.log_shift is not None:
+            x = np.exp(np.minimum(x, 700.0)) - self.log_shift
         if self.lower is not None or self.upper is not None:
             x = np.clip(x, self.lower, self.upper)
         if self.kind == "integer":
             x = np.round(x)
+        elif self.resolution_days:
+            x = np.round(x / self.resolution_days) * self.resolution_days
         elif self.decimals is not None:
             x = np.round(x, self.decimals)
         if self.has_missing:
@@ -139,6 +165,40 @@ class ContinuousTransform:
             out[ok] = pd.to_datetime(ns[ok].astype("int64"), unit="ns")
             return out
         return pd.Series(x, dtype=float)
+
+
+SKEW_FOR_LOG = 1.0
+
+
+def _log_shift(values: np.ndarray) -> float | None:
+    """A shift for modelling log(x + shift), when x is non-negative and strongly right-skewed.
+
+    Lab values (creatinine, free light chains) are often log-normal: in log space their modes are
+    few and wide, so the GAN's errors become relative rather than absolute.
+    """
+    if values.size < 20 or values.min() < 0:
+        return None
+    positive = values[values > 0]
+    if positive.size == 0:
+        return None
+    shift = 0.0 if values.min() > 0 else float(positive.min()) / 2
+    if _skew(values) < SKEW_FOR_LOG or abs(_skew(np.log(values + shift))) >= _skew(values):
+        return None
+    return shift
+
+
+def _skew(x: np.ndarray) -> float:
+    std = x.std()
+    return float(((x - x.mean()) ** 3).mean() / std**3) if std > 0 else 0.0
+
+
+def _resolution(series: pd.Series) -> float | None:
+    """Days, hours, minutes or seconds: the coarsest unit that divides every timestamp."""
+    ns = pd.to_datetime(series).dropna().astype("datetime64[ns]").to_numpy().astype("int64")
+    for unit in (86_400, 3_600, 60, 1):
+        if ns.size and not np.any(ns % (unit * 10**9)):
+            return unit / 86_400
+    return None
 
 
 def _fit_modes(values: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
@@ -189,7 +249,11 @@ def _cover_tails(
             extra_s.append(max((hi - lo) / 7.0, stds.min()))
             extra_w.append(max(tail.size / values.size, MIN_MODE_WEIGHT))
     weights = np.concatenate([weights, extra_w])
-    return np.concatenate([means, extra_m]), np.concatenate([stds, extra_s]), weights / weights.sum()
+    return (
+        np.concatenate([means, extra_m]),
+        np.concatenate([stds, extra_s]),
+        weights / weights.sum(),
+    )
 
 
 @dataclass
@@ -287,7 +351,10 @@ class TableTransformer:
     def to_dict(self) -> dict[str, Any]:
         return {
             "transforms": [
-                {"type": "continuous" if isinstance(t, ContinuousTransform) else "discrete", **asdict(t)}
+                {
+                    "type": "continuous" if isinstance(t, ContinuousTransform) else "discrete",
+                    **asdict(t),
+                }
                 for t in self.transforms
             ]
         }
@@ -298,5 +365,7 @@ class TableTransformer:
         for item in data["transforms"]:
             item = dict(item)
             kind = item.pop("type")
-            transforms.append(ContinuousTransform(**item) if kind == "continuous" else DiscreteTransform(**item))
+            transforms.append(
+                ContinuousTransform(**item) if kind == "continuous" else DiscreteTransform(**item)
+            )
         return cls(transforms)

@@ -21,19 +21,33 @@ class RunConfig(BaseModel):
 
     data: str = Field(description="Input table: CSV or Parquet, local path or s3:// URL")
     target: str | None = Field(None, description="Column to predict (utility is scored on it)")
-    spec: str | None = Field(None, description="Dataset spec YAML (path or URL); inferred when absent")
-    dataset: str | None = Field(None, description="Dataset name in the output tree; default: file name")
-    id_columns: list[str] = Field(default_factory=list, description="Identifier columns (generated fresh)")
+    spec: str | None = Field(
+        None, description="Dataset spec YAML (path or URL); inferred when absent"
+    )
+    dataset: str | None = Field(
+        None, description="Dataset name in the output tree; default: file name"
+    )
+    id_columns: list[str] = Field(
+        default_factory=list, description="Identifier columns (generated fresh)"
+    )
     non_predictors: list[str] = Field(
         default_factory=list, description="Columns kept out of utility models (e.g. follow-up time)"
     )
     generator: str = Field("ctgan", description="Generator name (see `synthcare generators`)")
     generator_config: dict[str, Any] = Field(default_factory=dict, description="Generator settings")
-    epochs: int | None = Field(None, ge=1, description="Training epochs (overrides generator_config)")
-    rows: int | None = Field(None, ge=1, description="Synthetic rows; default: as many as the input")
+    epochs: int | None = Field(
+        None, ge=1, description="Training epochs (overrides generator_config)"
+    )
+    rows: int | None = Field(
+        None, ge=1, description="Synthetic rows; default: as many as the input"
+    )
     seed: int = Field(0, ge=0, description="One seed makes the run reproducible")
-    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9, description="Real rows kept for evaluation")
-    output: str = Field("./synthcare-data", description="Root of the run folders: path or s3:// URL")
+    holdout_fraction: float = Field(
+        0.2, gt=0.0, lt=0.9, description="Real rows kept for evaluation"
+    )
+    output: str = Field(
+        "./synthcare-data", description="Root of the run folders: path or s3:// URL"
+    )
     chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
 

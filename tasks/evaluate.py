@@ -18,7 +18,13 @@ from tasks.common import TASK_OPTIONS, run_path
 from tasks.validation import coerce
 
 
-def score(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> dict[str, Any]:
+def score(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    spec: DatasetSpec,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Every Foundation metric, as one JSON-able dict (headline figures under ``summary``)."""
     synth = coerce(synth, spec)[0]  # datetimes stored as text are compared as dates
     kinds = spec.kinds()
@@ -33,8 +39,16 @@ def score(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, spec:
     t = time.perf_counter()
     utility = None
     if spec.target:
-        utility = tstr(train, holdout, synth, target=spec.target, target_kind=kinds[spec.target],
-                       predictors=[p for p in spec.predictors if p in kinds], kinds=kinds, seed=seed)
+        utility = tstr(
+            train,
+            holdout,
+            synth,
+            target=spec.target,
+            target_kind=kinds[spec.target],
+            predictors=[p for p in spec.predictors if p in kinds],
+            kinds=kinds,
+            seed=seed,
+        )
     timings["utility"] = time.perf_counter() - t
     t = time.perf_counter()
     modelled = list(kinds)
@@ -49,11 +63,23 @@ def score(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, spec:
         "exact_copies": copies,
     }
     if utility:
-        summary.update({f"trtr_{utility['metric']}": utility["trtr"], f"tstr_{utility['metric']}": utility["tstr"],
-                        f"{utility['metric']}_gap": utility["gap"]})
-    out.update(summary=summary, column_shapes=shapes, pair_trends=trends, detection=detection,
-               utility=utility, dcr=distance, timings=timings,
-               rows={"train": len(train), "holdout": len(holdout), "synthetic": len(synth)})
+        summary.update(
+            {
+                f"trtr_{utility['metric']}": utility["trtr"],
+                f"tstr_{utility['metric']}": utility["tstr"],
+                f"{utility['metric']}_gap": utility["gap"],
+            }
+        )
+    out.update(
+        summary=summary,
+        column_shapes=shapes,
+        pair_trends=trends,
+        detection=detection,
+        utility=utility,
+        dcr=distance,
+        timings=timings,
+        rows={"train": len(train), "holdout": len(holdout), "synthetic": len(synth)},
+    )
     return out
 
 
@@ -62,13 +88,29 @@ def read_parts(urls: list[str]) -> pd.DataFrame:
 
 
 @task(name="evaluate", **TASK_OPTIONS)
-def evaluate(run_url: str, train_url: str, holdout_url: str, part_urls: list[str], spec: DatasetSpec,
-             seed: int) -> dict[str, Any]:
-    metrics = score(storage.read_parquet(train_url), storage.read_parquet(holdout_url), read_parts(part_urls), spec, seed)
+def evaluate(
+    run_url: str,
+    train_url: str,
+    holdout_url: str,
+    part_urls: list[str],
+    spec: DatasetSpec,
+    seed: int,
+) -> dict[str, Any]:
+    metrics = score(
+        storage.read_parquet(train_url),
+        storage.read_parquet(holdout_url),
+        read_parts(part_urls),
+        spec,
+        seed,
+    )
     storage.write_json(run_path(run_url, "metrics"), metrics)
     create_table_artifact(
-        [{"metric": k, "value": round(v, 4) if isinstance(v, float) else v} for k, v in metrics["summary"].items()],
-        key="synthetic-data-metrics", description=f"Scores of the synthetic {spec.name} data",
+        [
+            {"metric": k, "value": round(v, 4) if isinstance(v, float) else v}
+            for k, v in metrics["summary"].items()
+        ],
+        key="synthetic-data-metrics",
+        description=f"Scores of the synthetic {spec.name} data",
     )
     get_run_logger().info("metrics: %s", {k: round(v, 4) for k, v in metrics["summary"].items()})
     return metrics

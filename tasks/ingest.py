@@ -29,8 +29,11 @@ def load_spec(config: RunConfig, raw=None) -> tuple[DatasetSpec, bool]:  # noqa:
         spec = DatasetSpec.from_yaml(text, source=config.spec)
         return check_spec_against(spec, config.target), False
     return infer_spec(
-        raw, name=config.dataset_name, target=config.target,
-        id_columns=config.id_columns, non_predictors=config.non_predictors,
+        raw,
+        name=config.dataset_name,
+        target=config.target,
+        id_columns=config.id_columns,
+        non_predictors=config.non_predictors,
     ), True
 
 
@@ -42,13 +45,24 @@ def ingest(config: RunConfig, run_url: str) -> Ingested:
     raw = parse_table(config.data, data, given)
     spec, inferred = (given, False) if given else load_spec(config, raw)
     typed = validate(raw, spec, config.data)
-    logger.info("validated %s: %d rows x %d columns against %s spec",
-                config.data, len(typed), typed.shape[1], "an inferred" if inferred else "the given")
+    logger.info(
+        "validated %s: %d rows x %d columns against %s spec",
+        config.data,
+        len(typed),
+        typed.shape[1],
+        "an inferred" if inferred else "the given",
+    )
     # Valid: only now does the run folder come into being.
-    storage.write_json(run_path(run_url, "config"), {**config.model_dump(mode="json"), "fingerprint": config.fingerprint()})
+    storage.write_json(
+        run_path(run_url, "config"),
+        {**config.model_dump(mode="json"), "fingerprint": config.fingerprint()},
+    )
     storage.write_once(run_path(run_url, "spec"), spec.to_yaml().encode())
     storage.write_parquet(run_path(run_url, "validated"), typed)
     return Ingested(
-        run_url=run_url, spec=spec, spec_inferred=inferred,
-        input_sha256=hashlib.sha256(data).hexdigest(), rows=len(typed),
+        run_url=run_url,
+        spec=spec,
+        spec_inferred=inferred,
+        input_sha256=hashlib.sha256(data).hexdigest(),
+        rows=len(typed),
     )

@@ -28,7 +28,9 @@ def profile_markdown(profile: dict, title: str) -> str:
             summary = ", ".join(f"{t['value']} {t['share']:.0%}" for t in e["top"][:4])
         else:
             summary = ""
-        lines.append(f"| {name} | {e['type']} | {e['missing_share']:.1%} | {e['distinct']} | {summary} |")
+        lines.append(
+            f"| {name} | {e['type']} | {e['missing_share']:.1%} | {e['distinct']} | {summary} |"
+        )
     return "\n".join(lines)
 
 
@@ -42,7 +44,8 @@ def profile(run_url: str, spec: DatasetSpec) -> str:
     )
     create_markdown_artifact(
         profile_markdown(result, f"Profile of {spec.name}") + f"\n\nFull page: `{html_url}`",
-        key="data-profile", description=f"Profile of {spec.name}",
+        key="data-profile",
+        description=f"Profile of {spec.name}",
     )
     get_run_logger().info("profile written to %s", html_url)
     return html_url

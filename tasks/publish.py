@@ -12,7 +12,17 @@ from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 from tasks.config import RunConfig
 
-PACKAGES = ("synthcare", "torch", "pandas", "numpy", "scikit-learn", "prefect", "great-expectations", "pyarrow", "s3fs")
+PACKAGES = (
+    "synthcare",
+    "torch",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "prefect",
+    "great-expectations",
+    "pyarrow",
+    "s3fs",
+)
 
 
 def versions() -> dict[str, str]:
@@ -26,8 +36,14 @@ def versions() -> dict[str, str]:
 
 
 @task(name="publish", **TASK_OPTIONS)
-def publish(run_url: str, config: RunConfig, input_sha256: str, results: dict[str, Any],
-            timings: dict[str, float], metrics: dict[str, Any]) -> str:
+def publish(
+    run_url: str,
+    config: RunConfig,
+    input_sha256: str,
+    results: dict[str, Any],
+    timings: dict[str, float],
+    metrics: dict[str, Any],
+) -> str:
     manifest = {
         "run_url": run_url,
         "status": "complete",
@@ -40,7 +56,9 @@ def publish(run_url: str, config: RunConfig, input_sha256: str, results: dict[st
         "timings_seconds": timings,
         "results": results,
         "metrics": metrics["summary"],
-        "files": sorted(u.removeprefix(run_url.rstrip("/") + "/") for u in storage.list_files(run_url)),
+        "files": sorted(
+            u.removeprefix(run_url.rstrip("/") + "/") for u in storage.list_files(run_url)
+        ),
     }
     url = storage.write_json(run_path(run_url, "manifest"), manifest)
     get_run_logger().info("published %s", url)

@@ -32,7 +32,9 @@ class Sampled(BaseModel):
 
 
 def load_model(model_url: str):  # noqa: ANN201 - a Generator
-    return registry.load({name: storage.read_bytes(storage.join(model_url, name)) for name in CHECKPOINT_FILES})
+    return registry.load(
+        {name: storage.read_bytes(storage.join(model_url, name)) for name in CHECKPOINT_FILES}
+    )
 
 
 def to_output(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -45,7 +47,9 @@ def to_output(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return out
 
 
-def sample_without_copies(model, n: int, seed: int, forbidden: np.ndarray, id_offset: int = 0) -> tuple[pd.DataFrame, int]:  # noqa: ANN001
+def sample_without_copies(
+    model, n: int, seed: int, forbidden: np.ndarray, id_offset: int = 0
+) -> tuple[pd.DataFrame, int]:  # noqa: ANN001
     """``n`` rows none of which hashes like a forbidden (training) row; returns (rows, replaced)."""
     frames, have, replaced = [], 0, 0
     modelled = [c.name for c in model.spec.modelled]
@@ -57,12 +61,21 @@ def sample_without_copies(model, n: int, seed: int, forbidden: np.ndarray, id_of
         have += int((~copies).sum())
         if have == n:  # ids renumbered densely: dropped copies leave no gaps or repeats
             return model.assign_ids(pd.concat(frames, ignore_index=True), id_offset), replaced
-    raise RuntimeError(f"the model keeps reproducing training rows ({replaced} copies in {MAX_TOP_UPS} rounds)")
+    raise RuntimeError(
+        f"the model keeps reproducing training rows ({replaced} copies in {MAX_TOP_UPS} rounds)"
+    )
 
 
 @task(name="sample", **TASK_OPTIONS)
-def sample(run_url: str, model_url: str, train_url: str, spec: DatasetSpec, rows: int, seed: int,
-           chunk_rows: int) -> Sampled:
+def sample(
+    run_url: str,
+    model_url: str,
+    train_url: str,
+    spec: DatasetSpec,
+    rows: int,
+    seed: int,
+    chunk_rows: int,
+) -> Sampled:
     logger = get_run_logger()
     model = load_model(model_url)
     modelled = [c.name for c in spec.modelled]
@@ -71,12 +84,24 @@ def sample(run_url: str, model_url: str, train_url: str, spec: DatasetSpec, rows
     urls, replaced = [], 0
     for part, first in enumerate(range(0, rows, chunk_rows)):
         size = min(chunk_rows, rows - first)
-        chunk, copies = sample_without_copies(model, size, seed + 104729 * part, forbidden, id_offset=first)
+        chunk, copies = sample_without_copies(
+            model, size, seed + 104729 * part, forbidden, id_offset=first
+        )
         replaced += copies
         url = storage.join(run_path(run_url, "synthetic"), f"part-{part:05d}.parquet")
         urls.append(storage.write_parquet(url, to_output(chunk, spec)))
     seconds = time.perf_counter() - start
-    logger.info("sampled %d rows in %d part(s), %.0f rows/s; %d exact copies of training rows replaced",
-                rows, len(urls), rows / max(seconds, 1e-9), replaced)
-    return Sampled(part_urls=urls, rows=rows, copies_replaced=replaced, seconds=seconds,
-                   rows_per_second=rows / max(seconds, 1e-9))
+    logger.info(
+        "sampled %d rows in %d part(s), %.0f rows/s; %d exact copies of training rows replaced",
+        rows,
+        len(urls),
+        rows / max(seconds, 1e-9),
+        replaced,
+    )
+    return Sampled(
+        part_urls=urls,
+        rows=rows,
+        copies_replaced=replaced,
+        seconds=seconds,
+        rows_per_second=rows / max(seconds, 1e-9),
+    )

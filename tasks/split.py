@@ -25,10 +25,14 @@ class Split(BaseModel):
     stratified: bool
 
 
-def split_frame(df: pd.DataFrame, spec: DatasetSpec, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+def split_frame(
+    df: pd.DataFrame, spec: DatasetSpec, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     strata = None
     if spec.target and spec.column(spec.target).is_discrete:
-        labels = df[spec.target].astype(object).where(df[spec.target].notna(), "__missing__").astype(str)
+        labels = (
+            df[spec.target].astype(object).where(df[spec.target].notna(), "__missing__").astype(str)
+        )
         if labels.value_counts().min() >= 2:
             strata = labels
     train, holdout = train_test_split(df, test_size=fraction, random_state=seed, stratify=strata)
@@ -47,8 +51,14 @@ def split(run_url: str, spec: DatasetSpec, fraction: float, seed: int) -> Split:
     result = Split(
         train_url=storage.write_parquet(run_path(run_url, "train"), train),
         holdout_url=storage.write_parquet(run_path(run_url, "holdout"), holdout),
-        train_rows=len(train), holdout_rows=len(holdout), stratified=stratified,
+        train_rows=len(train),
+        holdout_rows=len(holdout),
+        stratified=stratified,
     )
-    get_run_logger().info("split: %d train / %d holdout rows%s", len(train), len(holdout),
-                          f", stratified on {spec.target}" if stratified else "")
+    get_run_logger().info(
+        "split: %d train / %d holdout rows%s",
+        len(train),
+        len(holdout),
+        f", stratified on {spec.target}" if stratified else "",
+    )
     return result

@@ -29,7 +29,9 @@ class StorageError(OSError):
 def storage_options(url: str) -> dict[str, Any]:
     if not url.startswith("s3://"):
         return {}
-    options: dict[str, Any] = {"client_kwargs": {"region_name": os.environ.get("AWS_REGION", "us-east-1")}}
+    options: dict[str, Any] = {
+        "client_kwargs": {"region_name": os.environ.get("AWS_REGION", "us-east-1")}
+    }
     endpoint = os.environ.get("SYNTHCARE_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         options["endpoint_url"] = endpoint
@@ -104,7 +106,9 @@ def list_files(url: str) -> list[str]:
     if not _guard(url, lambda: fs.exists(path)):
         return []
     protocol = url.split("://", 1)[0] + "://" if "://" in url else ""
-    return sorted(protocol + p if protocol and not p.startswith(protocol) else p for p in fs.find(path))
+    return sorted(
+        protocol + p if protocol and not p.startswith(protocol) else p for p in fs.find(path)
+    )
 
 
 def _guard(url: str, action):  # noqa: ANN001, ANN202 - a thin error translator

@@ -39,7 +39,9 @@ def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
             if epoch == epochs:
                 bar.close()
         if epoch % every == 0 or epoch == epochs:
-            logger.info("epoch %d/%d %s", epoch, epochs, " ".join(f"{k}={v}" for k, v in shown.items()))
+            logger.info(
+                "epoch %d/%d %s", epoch, epochs, " ".join(f"{k}={v}" for k, v in shown.items())
+            )
 
     return on_epoch
 
@@ -51,22 +53,39 @@ def save_model(model_url: str, files: dict[str, bytes]) -> str:
 
 
 @task(name="train", **TASK_OPTIONS)
-def train(run_url: str, train_url: str, spec: DatasetSpec, generator: str, settings: dict,
-          seed: int, progress: bool = False) -> Trained:
+def train(
+    run_url: str,
+    train_url: str,
+    spec: DatasetSpec,
+    generator: str,
+    settings: dict,
+    seed: int,
+    progress: bool = False,
+) -> Trained:
     logger = get_run_logger()
     data = storage.read_parquet(train_url)
     model = registry.create(generator, settings)
     epochs = getattr(model.config, "epochs", 1)
-    logger.info("training %s on %d rows for %d epochs (%s)", generator, len(data), epochs,
-                model.config.model_dump(mode="json"))
+    logger.info(
+        "training %s on %d rows for %d epochs (%s)",
+        generator,
+        len(data),
+        epochs,
+        model.config.model_dump(mode="json"),
+    )
     start = time.perf_counter()
     report = model.fit(data, spec, seed=seed, on_epoch=_progress(epochs, progress, logger))
     model_url = save_model(run_path(run_url, "model"), model.save())
     storage.write_json(storage.join(model_url, "history.json"), report.history)
-    logger.info("trained in %.1f s (%.3f s/epoch)", time.perf_counter() - start, report.seconds_per_epoch)
+    logger.info(
+        "trained in %.1f s (%.3f s/epoch)", time.perf_counter() - start, report.seconds_per_epoch
+    )
     last = report.history[-1] if report.history else {}
     return Trained(
-        model_url=model_url, generator=generator, epochs=report.epochs,
-        fit_seconds=report.seconds, seconds_per_epoch=report.seconds_per_epoch,
+        model_url=model_url,
+        generator=generator,
+        epochs=report.epochs,
+        fit_seconds=report.seconds,
+        seconds_per_epoch=report.seconds_per_epoch,
         final_losses={k: float(v) for k, v in last.items() if k != "epoch"},
     )

@@ -32,7 +32,11 @@ class Violation:
     def __str__(self) -> str:
         where = f"column {self.column!r}" if self.column else "table"
         shown = f"; e.g. {self.examples}" if self.examples else ""
-        return f"{where}: {self.rule}: {self.count} row(s){shown}" if self.count else f"{where}: {self.rule}"
+        return (
+            f"{where}: {self.rule}: {self.count} row(s){shown}"
+            if self.count
+            else f"{where}: {self.rule}"
+        )
 
 
 class DataValidationError(ValueError):
@@ -90,6 +94,11 @@ def _read_csv(url: str, data: bytes, spec: DatasetSpec | None) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not merely a character cut at the 8 KiB boundary
             raise _fail(url, f"not a CSV file: not UTF-8 text (byte {exc.start})") from None
+    first = head.lstrip()[:1]
+    if first == b"<":
+        raise _fail(url, "not a CSV file: it looks like markup (HTML/XML), not column names")
+    if first in (b"{", b"["):
+        raise _fail(url, "not a CSV file: it looks like JSON")
     sep = "\t" if url.lower().endswith(".tsv") else ","
     dtypes = _text_dtypes(spec) if spec else None
     try:
@@ -99,8 +108,6 @@ def _read_csv(url: str, data: bytes, spec: DatasetSpec | None) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise _fail(url, f"not a valid CSV file ({str(exc).splitlines()[0]})") from None
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ")]
-    if len(df.columns) == 1 and len(df) and df.columns[0] and "<" in str(df.columns[0]):
-        raise _fail(url, "not a CSV file: the header looks like markup, not column names")
     if unnamed and len(unnamed) == len(df.columns):
         raise _fail(url, "not a CSV file: no column names in the first line")
     return df
@@ -155,7 +162,10 @@ def coerce(df: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[Viol
 
 
 def _examples(values: pd.Series) -> list[Any]:
-    return [v.item() if isinstance(v, np.generic) else v for v in pd.unique(values.dropna())[:MAX_EXAMPLES]]
+    return [
+        v.item() if isinstance(v, np.generic) else v
+        for v in pd.unique(values.dropna())[:MAX_EXAMPLES]
+    ]
 
 
 # -- Great Expectations ---------------------------------------------------------------------------
@@ -172,9 +182,13 @@ def build_suite(spec: DatasetSpec):  # noqa: ANN201 - returns gx.ExpectationSuit
             suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=col.name))
         lo, hi = col.bound("min"), col.bound("max")
         if lo is not None or hi is not None:
-            suite.add_expectation(ex.ExpectColumnValuesToBeBetween(column=col.name, min_value=lo, max_value=hi))
+            suite.add_expectation(
+                ex.ExpectColumnValuesToBeBetween(column=col.name, min_value=lo, max_value=hi)
+            )
         if col.is_discrete and col.values is not None:
-            suite.add_expectation(ex.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.values)))
+            suite.add_expectation(
+                ex.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.values))
+            )
         if col.name in spec.id_columns:
             suite.add_expectation(ex.ExpectColumnValuesToBeUnique(column=col.name))
     return suite
@@ -183,7 +197,9 @@ def build_suite(spec: DatasetSpec):  # noqa: ANN201 - returns gx.ExpectationSuit
 _RULES = {
     "expect_column_to_exist": lambda kw: "missing column: the spec declares it, the file lacks it",
     "expect_column_values_to_not_be_null": lambda kw: "not nullable: missing values",
-    "expect_column_values_to_be_between": lambda kw: f"out of range [{kw.get('min_value')}, {kw.get('max_value')}]",
+    "expect_column_values_to_be_between": lambda kw: (
+        f"out of range [{kw.get('min_value')}, {kw.get('max_value')}]"
+    ),
     "expect_column_values_to_be_in_set": lambda kw: "unknown category (not in the spec's values)",
     "expect_column_values_to_be_unique": lambda kw: "id column: duplicate values",
     "expect_table_row_count_to_be_between": lambda kw: "empty table",
@@ -213,11 +229,15 @@ def run_suite(df: pd.DataFrame, spec: DatasetSpec) -> list[Violation]:
             continue
         cfg = item.expectation_config
         column = cfg.kwargs.get("column")
-        describe = _RULES.get(cfg.type, lambda kw: cfg.type)
+        describe = _RULES.get(cfg.type, lambda kw, name=cfg.type: name)
         details = item.result or {}
         examples = [v for v in details.get("partial_unexpected_list", []) if not _is_nan(v)]
         examples = list(dict.fromkeys(map(_plain, examples)))[:MAX_EXAMPLES]
-        problems.append(Violation(column, describe(cfg.kwargs), int(details.get("unexpected_count") or 0), examples))
+        problems.append(
+            Violation(
+                column, describe(cfg.kwargs), int(details.get("unexpected_count") or 0), examples
+            )
+        )
     return sorted(problems, key=lambda v: (order.get(v.column, -1), v.rule))
 
 
@@ -238,7 +258,8 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
     """The typed table, or ``DataValidationError`` listing every problem found."""
     problems = [
         Violation(c, "unexpected column: not declared in the spec", 0)
-        for c in df.columns if c not in spec.names
+        for c in df.columns
+        if c not in spec.names
     ]
     typed, type_problems = coerce(df, spec)
     problems += type_problems
@@ -263,4 +284,3 @@ def check_spec_against(spec: DatasetSpec, target: str | None) -> DatasetSpec:
     if spec.target is not None:
         raise SpecError(f"--target {target!r} contradicts the spec's target {spec.target!r}")
     return spec.model_copy(update={"target": target})
-

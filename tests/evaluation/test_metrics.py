@@ -1,0 +1,160 @@
+"""Each metric moves the right way on cases whose answer is known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.fidelity import column_shapes, detection_auc, pair_trends
+from evaluation.privacy import dcr, exact_copies, row_hashes
+from evaluation.profile import profile_table
+from evaluation.utility import tstr
+from tests.conftest import make_patients
+
+KINDS = {
+    "age": "numeric",
+    "sex": "categorical",
+    "creatinine": "numeric",
+    "stage": "categorical",
+    "admitted": "numeric",
+    "ward": "categorical",
+    "died": "categorical",
+}
+
+
+@pytest.fixture(scope="module")
+def real() -> pd.DataFrame:
+    df = make_patients(1200, seed=0)
+    df["admitted"] = pd.to_datetime(df["admitted"])
+    return df
+
+
+@pytest.fixture(scope="module")
+def halves(real):
+    return real.iloc[:600].reset_index(drop=True), real.iloc[600:].reset_index(drop=True)
+
+
+def test_same_population_scores_near_perfect_fidelity(halves) -> None:
+    a, b = halves
+    shapes = column_shapes(a, b, KINDS)
+    assert min(shapes.values()) > 0.9
+    assert np.mean(list(pair_trends(a, b, KINDS).values())) > 0.9
+    assert detection_auc(a, b, KINDS)["auc"] < 0.6
+
+
+def test_distorted_data_is_caught(halves) -> None:
+    a, b = halves
+    bad = b.copy()
+    bad["age"] = bad["age"].sample(frac=1, random_state=0).to_numpy() + 15  # shifted
+    bad["sex"] = "F"  # collapsed category
+    shapes = column_shapes(a, bad, KINDS)
+    assert shapes["age"] < 0.8 and shapes["sex"] < 0.6 and shapes["ward"] > 0.9
+    assert detection_auc(a, bad, KINDS)["auc"] > 0.8  # all real men are recognisable
+
+
+def test_broken_correlation_lowers_pair_trend(halves) -> None:
+    a, b = halves
+    shuffled = b.copy()
+    shuffled["died"] = shuffled["died"].sample(frac=1, random_state=1).to_numpy()
+    honest, broken = pair_trends(a, b, KINDS), pair_trends(a, shuffled, KINDS)
+    assert broken["stage|died"] < honest["stage|died"] - 0.05
+
+
+def test_missing_share_counts_in_column_shape(halves) -> None:
+    a, b = halves
+    no_missing = b.copy()
+    no_missing["creatinine"] = no_missing["creatinine"].fillna(1.0)
+    assert (
+        column_shapes(a, no_missing, KINDS)["creatinine"]
+        < column_shapes(a, b, KINDS)["creatinine"] - 0.05
+    )
+
+
+def test_tstr_matches_trtr_for_real_data_and_collapses_for_noise(halves, real) -> None:
+    train, holdout = halves
+    predictors = ["age", "sex", "creatinine", "stage", "ward"]
+    same = tstr(
+        train,
+        holdout,
+        real.iloc[:600],
+        target="died",
+        target_kind="categorical",
+        predictors=predictors,
+        kinds=KINDS,
+    )
+    assert same["trtr"] > 0.8 and abs(same["gap"]) < 1e-9
+    assert set(same["models"]) == {"logistic_regression", "random_forest", "gradient_boosting"}
+    noise = train.copy()
+    noise["died"] = np.random.default_rng(12345).permutation(noise["died"].to_numpy())  # no signal
+    bad = tstr(
+        train,
+        holdout,
+        noise,
+        target="died",
+        target_kind="categorical",
+        predictors=predictors,
+        kinds=KINDS,
+    )
+    assert bad["tstr"] < 0.65 and bad["gap"] > 0.15
+
+
+def test_numeric_target_uses_r2(halves) -> None:
+    train, holdout = halves
+    out = tstr(
+        train,
+        holdout,
+        train,
+        target="creatinine",
+        target_kind="numeric",
+        predictors=["age", "sex", "stage"],
+        kinds=KINDS,
+    )
+    assert out["metric"] == "r2" and out["gap"] == pytest.approx(0.0)
+
+
+def test_exact_copies_count_rows_equal_in_every_column(halves) -> None:
+    train, _ = halves
+    synth = train.iloc[:7].copy()
+    synth.loc[synth.index[0], "age"] += 1  # no longer a copy
+    assert exact_copies(train, synth) == 6
+    as_float = train.iloc[:3].astype({"age": float})  # 70 == 70.0
+    assert exact_copies(train, as_float) == 3
+    assert len(set(row_hashes(train.iloc[:50]))) == 50
+
+
+def test_dcr_share_flags_memorisation(halves, real) -> None:
+    train, holdout = halves
+    memorised = dcr(train, holdout, train.sample(300, random_state=0), KINDS)
+    honest = dcr(
+        train,
+        holdout,
+        make_patients(600, seed=9).assign(admitted=lambda d: pd.to_datetime(d["admitted"])),
+        KINDS,
+    )
+    assert memorised["share"] > 0.95
+    assert 0.35 < honest["share"] < 0.65
+
+
+def test_profile_counts_duplicates_missing_outliers_and_associations(real) -> None:
+    df = pd.concat([real, real.iloc[:5]], ignore_index=True)
+    df.loc[600, "age"] = 500  # a row without a duplicate
+    types = {
+        "age": "integer",
+        "sex": "categorical",
+        "creatinine": "numeric",
+        "stage": "categorical",
+        "admitted": "datetime",
+        "died": "boolean",
+    }
+    p = profile_table(df, types)
+    assert p["rows"] == 1205 and p["duplicate_rows"] == 5
+    assert p["column_profiles"]["creatinine"]["missing"] == df["creatinine"].isna().sum()
+    assert (
+        p["column_profiles"]["age"]["outliers_iqr"] >= 1
+        and p["column_profiles"]["age"]["max"] == 500
+    )
+    shares = {t["value"]: t["share"] for t in p["column_profiles"]["sex"]["top"]}
+    assert shares == pytest.approx(df["sex"].value_counts(normalize=True).to_dict())
+    assoc = dict(zip(p["associations"]["columns"], p["associations"]["matrix"], strict=True))
+    cols = p["associations"]["columns"]
+    assert assoc["stage"][cols.index("died")] > 0.3  # stage drives death in this table
+    assert "min_date" in p["column_profiles"]["admitted"]

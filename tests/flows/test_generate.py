@@ -1,0 +1,159 @@
+"""The generate flow end to end, on small data and few epochs, against a real Prefect API."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.generate import generate
+from tasks import storage
+from tasks.config import RunConfig
+from tasks.validation import DataValidationError
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "batch_size": 100,
+    "generator_dim": [64],
+    "discriminator_dim": [64],
+    "embedding_dim": 32,
+    "threads": 1,
+}
+EXPECTED_FILES = {
+    "config.json",
+    "spec.yaml",
+    "input/validated.parquet",
+    "profile/profile.json",
+    "profile/profile.html",
+    "split/train.parquet",
+    "split/holdout.parquet",
+    "model/model.json",
+    "model/weights.pt",
+    "model/history.json",
+    "evaluation/metrics.json",
+    "synthetic/part-00000.parquet",
+}
+
+
+def _config(data: str, out: str, **extra) -> RunConfig:
+    return RunConfig(
+        data=data, target="died", output=out, epochs=2, generator_config=TINY, seed=3, **extra
+    )
+
+
+def test_generate_writes_every_artifact_and_manifest_last(
+    prefect_harness, patients_csv, tmp_path
+) -> None:
+    config = _config(str(patients_csv), str(tmp_path / "out"), rows=500, chunk_rows=1000)
+    run_url = generate(config)
+    run = Path(run_url)
+    assert run.parent.parent.name == "patients" and run.parent.name == "runs"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert set(manifest["files"]) == EXPECTED_FILES  # everything but the manifest existed before it
+    assert manifest["status"] == "complete"
+    assert manifest["input"]["sha256"] == hashlib.sha256(patients_csv.read_bytes()).hexdigest()
+    assert manifest["config_sha256"] == config.fingerprint()
+    assert manifest["versions"]["torch"] == "2.13.0+cpu" or manifest["versions"][
+        "torch"
+    ].startswith("2.13.0")
+    assert set(manifest["timings_seconds"]) == {
+        "ingest",
+        "profile",
+        "split",
+        "train",
+        "sample",
+        "evaluate",
+    }
+    for key in (
+        "column_shape_similarity",
+        "pair_trend_similarity",
+        "detection_auc",
+        "tstr_auc",
+        "trtr_auc",
+        "dcr_share",
+        "exact_copies",
+    ):
+        assert key in manifest["metrics"]
+    assert manifest["metrics"]["exact_copies"] == 0
+
+    real = pd.read_csv(patients_csv)
+    synth = pd.read_parquet(run / "synthetic" / "part-00000.parquet")
+    assert len(synth) == 500 and list(synth.columns) == list(real.columns)
+    assert synth.dtypes.astype(str).to_dict() == real.dtypes.astype(str).to_dict()
+    assert pd.to_datetime(synth["admitted"], format="%Y-%m-%d").notna().all()  # same text format
+    assert not set(synth["patient_id"]) & set(real["patient_id"])  # fresh ids
+
+    train = pd.read_parquet(run / "split" / "train.parquet")
+    holdout = pd.read_parquet(run / "split" / "holdout.parquet")
+    assert len(train) + len(holdout) == len(real)
+    assert not set(train["patient_id"]) & set(holdout["patient_id"])
+    assert abs(train["died"].mean() - holdout["died"].mean()) < 0.02  # stratified
+    assert (
+        "type: datetime" in (run / "spec.yaml").read_text()
+    )  # the inferred spec, to edit and reuse
+
+
+def test_same_seed_reproduces_the_synthetic_rows(prefect_harness, patients_csv, tmp_path) -> None:
+    first = generate(_config(str(patients_csv), str(tmp_path / "a")))
+    second = generate(_config(str(patients_csv), str(tmp_path / "b")))
+    a = pd.read_parquet(Path(first) / "synthetic" / "part-00000.parquet")
+    b = pd.read_parquet(Path(second) / "synthetic" / "part-00000.parquet")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_invalid_input_fails_the_flow_and_writes_nothing(
+    prefect_harness, patients, tmp_path
+) -> None:
+    bad = patients.copy()
+    bad.loc[0, "age"] = "unknown"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    spec = tmp_path / "spec.yaml"
+    from generators.schema import infer_spec
+
+    spec.write_text(infer_spec(patients, name="patients", target="died").to_yaml())
+    out = tmp_path / "out"
+    with pytest.raises(DataValidationError, match="'age': type integer"):
+        generate(_config(str(path), str(out), spec=str(spec)))
+    assert not out.exists()
+
+
+def test_cli_prints_metrics_and_ends_with_the_run_url(
+    prefect_harness, patients_csv, tmp_path, capsys
+) -> None:
+    from flows.cli import main
+
+    code = main(
+        [
+            "generate",
+            str(patients_csv),
+            "--target",
+            "died",
+            "--epochs",
+            "1",
+            "--rows",
+            "200",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "detection AUC" in "\n".join(lines)
+    assert Path(lines[-1], "manifest.json").exists()
+
+
+@pytest.mark.s3
+def test_generate_reads_from_and_writes_to_s3(prefect_harness, s3_env, patients_csv) -> None:
+    bucket = s3_env["bucket"]
+    data = f"s3://{bucket}/inputs/patients.csv"
+    storage.write_once(data, patients_csv.read_bytes())
+    run_url = generate(_config(data, f"s3://{bucket}/synthcare", rows=300))
+    assert run_url.startswith(f"s3://{bucket}/synthcare/patients/runs/")
+    manifest = storage.read_json(storage.join(run_url, "manifest.json"))
+    assert set(manifest["files"]) == EXPECTED_FILES
+    synth = storage.read_parquet(storage.join(run_url, "synthetic/part-00000.parquet"))
+    assert len(synth) == 300

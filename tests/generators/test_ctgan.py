@@ -1,0 +1,117 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from generators import registry
+from generators.base import Generator
+from generators.schema import infer_spec
+from tasks.validation import coerce
+
+FAST = {
+    "epochs": 3,
+    "batch_size": 100,
+    "pac": 10,
+    "generator_dim": (64,),
+    "discriminator_dim": (64,),
+    "embedding_dim": 32,
+    "threads": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    from tests.conftest import make_patients
+
+    raw = make_patients(400, seed=2)
+    spec = infer_spec(raw, name="p", target="died")
+    return coerce(raw, spec)[0], spec
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    df, spec = data
+    model = registry.create("ctgan", FAST)
+    report = model.fit(df, spec, seed=0)
+    return model, report
+
+
+def test_fit_reports_every_epoch(fitted) -> None:
+    _, report = fitted
+    assert report.epochs == 3 and [h["epoch"] for h in report.history] == [1, 2, 3]
+    assert all(np.isfinite(h["generator"]) and np.isfinite(h["critic"]) for h in report.history)
+    assert report.seconds > 0
+
+
+def test_sample_has_input_columns_dtypes_and_fresh_ids(data, fitted) -> None:
+    df, spec = data
+    model, _ = fitted
+    out = model.sample(250, seed=1)
+    assert list(out.columns) == list(df.columns) and len(out) == 250
+    assert out.dtypes.astype(str).to_dict() == df.dtypes.astype(str).to_dict()
+    assert out["patient_id"].is_unique and out["patient_id"].min() > df["patient_id"].max()
+    assert set(out["sex"]) <= {"F", "M"} and set(out["stage"]) <= {1, 2, 3, 4}
+    assert out["age"].between(df["age"].min(), df["age"].max()).all()
+    assert (out["creatinine"].dropna() == out["creatinine"].dropna().round(1)).all()
+
+
+def test_same_seed_same_rows_and_different_seed_different_rows(data, fitted) -> None:
+    df, spec = data
+    model, _ = fitted
+    pd.testing.assert_frame_equal(model.sample(100, seed=4), model.sample(100, seed=4))
+    assert not model.sample(100, seed=4).equals(model.sample(100, seed=5))
+    again = registry.create("ctgan", FAST)
+    again.fit(df, spec, seed=0)  # same data, seed and device: the same model, the same rows
+    pd.testing.assert_frame_equal(model.sample(100, seed=4), again.sample(100, seed=4))
+
+
+def test_save_load_samples_identically_without_pickle(fitted, tmp_path) -> None:
+    model, _ = fitted
+    files = model.save()
+    assert set(files) == {"model.json", "weights.pt"}
+    # the weights file is a plain state dict: loadable with weights_only=True
+    import io
+
+    state = torch.load(io.BytesIO(files["weights.pt"]), weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    loaded = registry.load(files)
+    pd.testing.assert_frame_equal(model.sample(200, seed=9), loaded.sample(200, seed=9))
+
+
+def test_missing_share_is_modelled(data) -> None:
+    df, spec = data
+    model = registry.create("ctgan", {**FAST, "epochs": 150})
+    model.fit(df, spec, seed=0)
+    out = model.sample(2000, seed=0)
+    real = df["creatinine"].isna().mean()
+    assert abs(out["creatinine"].isna().mean() - real) < 0.05
+    assert abs(out["ward"].isna().mean() - df["ward"].isna().mean()) < 0.05
+
+
+def test_registry_errors_list_known_names() -> None:
+    with pytest.raises(KeyError, match="unknown generator 'gpt'; known: .*ctgan"):
+        registry.get("gpt")
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("ctgan")(type("Again", (Generator,), {}))
+
+
+def test_sampling_before_fit_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="fit or load"):
+        registry.create("ctgan").sample(3)
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="epochs"):
+        registry.create("ctgan", {"epochs": "many"})
+    with pytest.raises(ValueError, match="learning_rate"):
+        registry.create("ctgan", {"learning_rate": 1})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_and_sample(data) -> None:
+    df, spec = data
+    model = registry.create("ctgan", {**FAST, "device": "cuda"})
+    model.fit(df, spec, seed=0)
+    assert next(model.generator.parameters()).is_cuda
+    assert len(model.sample(100, seed=0)) == 100

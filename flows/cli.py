@@ -37,6 +37,12 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed; same seed, data and device -> same rows"
     )
     p.add_argument("--out", default="./synthcare-data", help="output root: folder or s3:// URL")
+    p.add_argument(
+        "--guidance-pool",
+        type=int,
+        default=16,
+        help="discriminator-guided sampling pool factor (default 16; 1 turns it off)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -176,6 +182,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
+        guidance_pool=args.guidance_pool,
         output=_local(args.out),
         progress=not args.no_progress and sys.stderr.isatty(),
     )
@@ -197,6 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
+        guidance_pool=args.guidance_pool,
         output=out,
         progress=not args.no_progress and sys.stderr.isatty(),
     )

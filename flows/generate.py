@@ -76,6 +76,7 @@ def generate(config: RunConfig) -> str:
         config.rows or ingested.rows,
         config.seed,
         config.chunk_rows,
+        config.guidance_pool,
     )
     metrics = clock(
         "evaluate",

@@ -48,6 +48,13 @@ class RunConfig(BaseModel):
     output: str = Field(
         "./synthcare-data", description="Root of the run folders: path or s3:// URL"
     )
+    guidance_pool: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Discriminator-guided sampling: draw this many times the rows and keep them in "
+        "proportion to how real they look (1 = off)",
+    )
     chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
 

@@ -2,6 +2,10 @@
 
 Privacy by construction: a sampled row identical to a training row is dropped and replaced, so
 no real row is ever copied into the output; how many were replaced is reported.
+
+Discriminator-guided sampling (``guidance_pool`` > 1): a density-ratio classifier is fitted on the
+training rows against a calibration sample of the model's rows; each part is then drawn from a pool
+``guidance_pool`` times larger, keeping rows in proportion to how real they look.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from evaluation.density_ratio import effective_sample_size, fit_density_ratio, weighted_choice
 from evaluation.privacy import row_hashes
 from generators import registry
 from generators.base import CHECKPOINT_FILES
@@ -29,6 +34,8 @@ class Sampled(BaseModel):
     copies_replaced: int
     seconds: float
     rows_per_second: float
+    guidance_pool: int = 1
+    effective_sample_share: float | None = None  # Kish ESS of the pool weights / pool size
 
 
 def load_model(model_url: str):  # noqa: ANN201 - a Generator
@@ -66,6 +73,67 @@ def sample_without_copies(
     )
 
 
+def class_quotas(shares: dict, n: int) -> dict:
+    """Rows per class for ``n`` rows at the given shares (largest remainders, summing to ``n``)."""
+    raw = {k: v * n for k, v in shares.items()}
+    quotas = {k: int(np.floor(v)) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: raw[k] - quotas[k], reverse=True)[
+        : n - sum(quotas.values())
+    ]:
+        quotas[k] += 1
+    return quotas
+
+
+def guided_sample(
+    model,
+    n: int,
+    seed: int,
+    forbidden: np.ndarray,
+    ratio,
+    pool: int,  # noqa: ANN001
+    id_offset: int = 0,
+    target_shares: dict | None = None,
+) -> tuple[pd.DataFrame, int, float]:
+    """``n`` rows chosen from ``pool * n`` by density ratio; returns (rows, replaced, ESS share).
+
+    With ``target_shares`` (a categorical target's training shares) the choice is made within each
+    class, so reweighting never shifts the outcome's prevalence.
+    """
+    candidates, replaced = sample_without_copies(model, pool * n, seed, forbidden)
+    weights = ratio.weights(candidates)
+    rng = np.random.default_rng(seed)
+    if target_shares is None:
+        keep = weighted_choice(weights, n, rng)
+    else:
+        labels = (
+            candidates[model.spec.target]
+            .astype(object)
+            .where(candidates[model.spec.target].notna(), None)
+        )
+        keep_parts, short = [], 0
+        for label, quota in class_quotas(target_shares, n).items():
+            members = np.flatnonzero(
+                (labels == label).to_numpy() if label is not None else labels.isna().to_numpy()
+            )
+            take = min(quota, len(members))
+            short += quota - take
+            keep_parts.append(members[weighted_choice(weights[members], take, rng)])
+        keep = np.concatenate(keep_parts)
+        if short:  # a class the model rarely produces: fill up from the rest, by weight
+            rest = np.setdiff1d(np.arange(len(candidates)), keep)
+            keep = np.concatenate([keep, rest[weighted_choice(weights[rest], short, rng)]])
+        keep = np.sort(keep)
+    rows = model.assign_ids(candidates.iloc[keep], id_offset)
+    return rows, replaced, effective_sample_size(weights) / len(weights)
+
+
+def target_shares(train: pd.DataFrame, spec: DatasetSpec) -> dict | None:
+    if not spec.target or not spec.column(spec.target).is_discrete:
+        return None
+    values = train[spec.target].astype(object).where(train[spec.target].notna(), None)
+    return {k: v for k, v in values.value_counts(normalize=True, dropna=False).items()}
+
+
 @task(name="sample", **TASK_OPTIONS)
 def sample(
     run_url: str,
@@ -75,27 +143,41 @@ def sample(
     rows: int,
     seed: int,
     chunk_rows: int,
+    guidance_pool: int = 1,
 ) -> Sampled:
     logger = get_run_logger()
     model = load_model(model_url)
     modelled = [c.name for c in spec.modelled]
-    forbidden = row_hashes(storage.read_parquet(train_url)[modelled])
+    train = storage.read_parquet(train_url)
+    forbidden = row_hashes(train[modelled])
     start = time.perf_counter()
+    ratio, ess = None, []
+    if guidance_pool > 1:
+        calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
+        ratio = fit_density_ratio(train[modelled], calibration[modelled], spec.kinds(), seed=seed)
+        shares = target_shares(train, spec)
     urls, replaced = [], 0
     for part, first in enumerate(range(0, rows, chunk_rows)):
-        size = min(chunk_rows, rows - first)
-        chunk, copies = sample_without_copies(
-            model, size, seed + 104729 * part, forbidden, id_offset=first
-        )
+        size, part_seed = min(chunk_rows, rows - first), seed + 104729 * (part + 1)
+        if ratio is None:
+            chunk, copies = sample_without_copies(
+                model, size, part_seed, forbidden, id_offset=first
+            )
+        else:
+            chunk, copies, share = guided_sample(
+                model, size, part_seed, forbidden, ratio, guidance_pool, first, shares
+            )
+            ess.append(share)
         replaced += copies
         url = storage.join(run_path(run_url, "synthetic"), f"part-{part:05d}.parquet")
         urls.append(storage.write_parquet(url, to_output(chunk, spec)))
     seconds = time.perf_counter() - start
     logger.info(
-        "sampled %d rows in %d part(s), %.0f rows/s; %d exact copies of training rows replaced",
+        "sampled %d rows in %d part(s), %.0f rows/s%s; %d exact copies of training rows replaced",
         rows,
         len(urls),
         rows / max(seconds, 1e-9),
+        f", guided from a {guidance_pool}x pool" if ratio else "",
         replaced,
     )
     return Sampled(
@@ -104,4 +186,6 @@ def sample(
         copies_replaced=replaced,
         seconds=seconds,
         rows_per_second=rows / max(seconds, 1e-9),
+        guidance_pool=guidance_pool,
+        effective_sample_share=float(np.mean(ess)) if ess else None,
     )

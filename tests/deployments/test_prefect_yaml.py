@@ -15,7 +15,9 @@ def test_every_deployment_loads_its_flow_and_validates_its_parameters(monkeypatc
     for deployment in spec["deployments"]:
         flow = load_flow_from_entrypoint(deployment["entrypoint"])
         params = yaml.safe_load(
-            yaml.safe_dump(deployment["parameters"]).replace("{{ $SYNTHCARE_HOME }}", "/srv/synthcare")
+            yaml.safe_dump(deployment["parameters"]).replace(
+                "{{ $SYNTHCARE_HOME }}", "/srv/synthcare"
+            )
         )
         validated = flow.validate_parameters(params)
         assert validated["config"].target == params["config"]["target"]

@@ -106,7 +106,7 @@ def test_same_seed_reproduces_the_synthetic_rows(prefect_harness, patients_csv, 
 def test_invalid_input_fails_the_flow_and_writes_nothing(
     prefect_harness, patients, tmp_path
 ) -> None:
-    bad = patients.copy()
+    bad = patients.astype({"age": object})
     bad.loc[0, "age"] = "unknown"
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)

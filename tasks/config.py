@@ -49,7 +49,7 @@ class RunConfig(BaseModel):
         "./synthcare-data", description="Root of the run folders: path or s3:// URL"
     )
     guidance_pool: int = Field(
-        8,
+        16,
         ge=1,
         le=64,
         description="Discriminator-guided sampling: draw this many times the rows and keep them in "

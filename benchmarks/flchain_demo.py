@@ -37,23 +37,15 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/synthcare-bench")
     args = ap.parse_args()
 
-    from flows.demo import NON_PREDICTORS, write_flchain_csv
+    from flows.demo import demo_config, write_flchain_csv
     from flows.generate import generate
     from tasks import storage
-    from tasks.config import RunConfig
 
     data = write_flchain_csv(Path(args.out) / "input")
     rows = []
     for seed in args.seeds:
-        config = RunConfig(
-            data=str(data),
-            target="death",
-            dataset="flchain",
-            non_predictors=NON_PREDICTORS,
-            epochs=args.epochs,
-            seed=seed,
-            output=args.out,
-            guidance_pool=args.guidance_pool,
+        config = demo_config(
+            data, args.out, epochs=args.epochs, seed=seed, guidance_pool=args.guidance_pool
         )
         start = time.perf_counter()
         run = generate(config)

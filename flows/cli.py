@@ -190,22 +190,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import NON_PREDICTORS, write_flchain_csv
-    from tasks.config import RunConfig
+    from flows.demo import demo_config, write_flchain_csv
 
     out = _local(args.out)
     data = write_flchain_csv(Path(out if "://" not in out else ".") / "demo-input")
-    config = RunConfig(
-        data=str(data),
-        target="death",
-        dataset="flchain",
-        non_predictors=NON_PREDICTORS,
+    config = demo_config(
+        data,
+        out,
         generator=args.generator,
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
         guidance_pool=args.guidance_pool,
-        output=out,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)

@@ -8,8 +8,11 @@ utility models, since both give away the outcome (``death``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+from tasks.config import RunConfig
 
 COLUMNS = [
     "age",
@@ -51,3 +54,15 @@ def write_flchain_csv(folder: str | Path) -> Path:
     if not path.exists():
         flchain_frame().to_csv(path, index=False)
     return path
+
+
+def demo_config(data: str | Path, output: str, **settings: Any) -> RunConfig:
+    """The demo's run: predict death, with follow-up time and cause of death kept out of the models."""
+    return RunConfig(
+        data=str(data),
+        target="death",
+        dataset="flchain",
+        non_predictors=NON_PREDICTORS,
+        output=output,
+        **settings,
+    )

@@ -157,3 +157,23 @@ def test_generate_reads_from_and_writes_to_s3(prefect_harness, s3_env, patients_
     assert set(manifest["files"]) == EXPECTED_FILES
     synth = storage.read_parquet(storage.join(run_url, "synthetic/part-00000.parquet"))
     assert len(synth) == 300
+
+
+def test_console_script_runs_embedded_without_a_server(patients_csv, tmp_path) -> None:
+    """`synthcare generate` as a user types it: its own process, no PREFECT_API_URL."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    script = Path(sys.executable).parent / "synthcare"
+    done = subprocess.run(
+        [str(script), "generate", str(patients_csv), "--target", "died", "--epochs", "1",
+         "--rows", "100", "--guidance-pool", "2", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert Path(last, "manifest.json").exists()
+    assert "exact copies of training rows" in done.stdout

@@ -20,25 +20,24 @@ from evaluation.encoding import Kind, TableEncoder
 DCR_ROWS = 20_000  # synthetic rows scored; larger outputs are subsampled (stated in the result)
 
 
+_NAN = np.float64(-1.2345e300)  # stands for a missing number inside the hash
+
+
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
     """One hash per row, equal for equal values whatever the dtype (1 == 1.0, NaN == NaN)."""
-    normal = pd.DataFrame(
-        {
-            c: df[c]
-            .astype(object)
-            .map(
-                lambda v: (
-                    float(v)
-                    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-                    else v
-                )
-            )
-            .where(df[c].notna(), None)
-            .astype(str)
-            for c in df.columns
-        }
-    )
-    return pd.util.hash_pandas_object(normal, index=False).to_numpy()
+    parts = {}
+    for col in df.columns:
+        series = df[col]
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            values = series.astype("datetime64[ns]")
+            ns = values.to_numpy().astype("int64").astype(np.float64)
+            parts[col] = np.where(values.isna().to_numpy(), _NAN, ns)
+        elif pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+            numbers = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+            parts[col] = np.where(np.isnan(numbers), _NAN, numbers)
+        else:
+            parts[col] = series.astype(object).where(series.notna(), None).astype(str).to_numpy()
+    return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy()
 
 
 def exact_copies(train: pd.DataFrame, synth: pd.DataFrame) -> int:

@@ -16,7 +16,7 @@ import pandas as pd
 
 Kind = Literal["numeric", "categorical"]
 MAX_LEVELS = 50
-_MISSING = "__missing__"
+MISSING_LABEL = "__missing__"
 _OTHER = "__other__"
 
 
@@ -40,7 +40,7 @@ def as_labels(series: pd.Series) -> np.ndarray:
     labels = values.map(
         lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
     )
-    return labels.where(values.notna(), _MISSING).to_numpy(dtype=object)
+    return labels.where(values.notna(), MISSING_LABEL).to_numpy(dtype=object)
 
 
 @dataclass

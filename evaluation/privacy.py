@@ -32,7 +32,9 @@ def row_hashes(df: pd.DataFrame) -> np.ndarray:
             values = series.astype("datetime64[ns]")
             ns = values.to_numpy().astype("int64").astype(np.float64)
             parts[col] = np.where(values.isna().to_numpy(), _NAN, ns)
-        elif pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        elif pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
             numbers = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
             parts[col] = np.where(np.isnan(numbers), _NAN, numbers)
         else:

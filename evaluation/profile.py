@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.encoding import as_float, as_labels
+from evaluation.encoding import MISSING_LABEL, as_float, as_labels
 
 TOP_CATEGORIES = 20
 HISTOGRAM_BINS = 20
@@ -56,14 +56,15 @@ def _categorical(series: pd.Series) -> dict[str, Any]:
     counts = pd.Series(as_labels(series)).value_counts()
     share = counts / counts.sum()
     top = [
-        {"value": str(v), "count": int(counts[v]), "share": float(share[v])}
+        {
+            "value": "(missing)" if v == MISSING_LABEL else str(v),
+            "count": int(counts[v]),
+            "share": float(share[v]),
+        }
         for v in counts.index[:TOP_CATEGORIES]
     ]
-    return {
-        "levels": int(len(counts)),
-        "top": top,
-        "other_share": float(share.iloc[TOP_CATEGORIES:].sum()),
-    }
+    levels = int(len(counts) - (MISSING_LABEL in counts.index))  # missing is not a level
+    return {"levels": levels, "top": top, "other_share": float(share.iloc[TOP_CATEGORIES:].sum())}
 
 
 def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:

@@ -158,3 +158,10 @@ def test_profile_counts_duplicates_missing_outliers_and_associations(real) -> No
     cols = p["associations"]["columns"]
     assert assoc["stage"][cols.index("died")] > 0.3  # stage drives death in this table
     assert "min_date" in p["column_profiles"]["admitted"]
+
+
+def test_profile_does_not_count_missing_as_a_category(real) -> None:
+    p = profile_table(real, {"ward": "categorical"})
+    ward = p["column_profiles"]["ward"]
+    assert ward["levels"] == ward["distinct"] == 4
+    assert "(missing)" in {t["value"] for t in ward["top"]}

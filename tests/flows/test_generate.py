@@ -166,12 +166,31 @@ def test_console_script_runs_embedded_without_a_server(patients_csv, tmp_path) -
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
     script = Path(sys.executable).parent / "synthcare"
     done = subprocess.run(
-        [str(script), "generate", str(patients_csv), "--target", "died", "--epochs", "1",
-         "--rows", "100", "--guidance-pool", "2", "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        [
+            str(script),
+            "generate",
+            str(patients_csv),
+            "--target",
+            "died",
+            "--epochs",
+            "1",
+            "--rows",
+            "100",
+            "--guidance-pool",
+            "2",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]

@@ -11,6 +11,7 @@ from typing import Any
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, no telemetry
 
 EXIT_BAD_INPUT = 2
+EXIT_REJECTED = 3
 HEADLINE = [
     ("column_shape_similarity", "column shapes (1 = identical)"),
     ("pair_trend_similarity", "pair trends (1 = identical)"),
@@ -21,6 +22,7 @@ HEADLINE = [
     ("trtr_r2", "TRTR R2"),
     ("tstr_r2", "TSTR R2"),
     ("dcr_share", "DCR share (0.5 = no memorisation)"),
+    ("membership_auc", "membership attack AUC (0.5 = no leak)"),
     ("exact_copies", "exact copies of training rows"),
 ]
 
@@ -156,10 +158,17 @@ def _print_metrics(summary: dict[str, Any]) -> None:
 
 
 def _run(config) -> int:  # noqa: ANN001
-    from flows.generate import generate
+    from flows.generate import RunRejected, generate
     from tasks import storage
 
-    run_url = generate(config)
+    try:
+        run_url = generate(config)
+    except RunRejected as rejected:
+        manifest = storage.read_json(storage.join(rejected.run_url, "manifest.json"))
+        _print_metrics(manifest["metrics"])
+        print(f"error: {rejected}", file=sys.stderr)
+        print(rejected.run_url)
+        return EXIT_REJECTED
     manifest = storage.read_json(storage.join(run_url, "manifest.json"))
     _print_metrics(manifest["metrics"])
     train = manifest["results"]["train"]

@@ -26,6 +26,17 @@ from tasks.train import train
 T = TypeVar("T")
 
 
+class RunRejected(RuntimeError):
+    """The release gate refused the synthetic data; the run folder holds the reasons."""
+
+    def __init__(self, run_url: str, reasons: list[str]):
+        self.run_url, self.reasons = run_url, reasons
+        super().__init__(
+            f"run rejected by the release gate ({run_url}):\n"
+            + "\n".join(f"  - {r}" for r in reasons)
+        )
+
+
 class _Clock:
     """Wall seconds per step, for the manifest."""
 
@@ -44,7 +55,7 @@ class _Clock:
 def generate(config: RunConfig) -> str:
     """Validate, profile, split, train, sample, score and publish one synthetic dataset.
 
-    Returns the URL of the run folder.
+    Returns the URL of the run folder; raises ``RunRejected`` when the release gate refuses it.
     """
     logger = get_run_logger()
     settings = config.generator_settings()  # a bad generator setting fails before any work
@@ -95,8 +106,18 @@ def generate(config: RunConfig) -> str:
         "train": trained.model_dump(),
         "sample": sampled.model_dump(),
     }
-    clock(
-        "publish", publish, run_url, config, ingested.input_sha256, results, clock.seconds, metrics
+    published = clock(
+        "publish",
+        publish,
+        run_url,
+        config,
+        ingested.input_sha256,
+        results,
+        clock.seconds,
+        metrics,
+        sampled.part_urls,
     )
+    if published.status != "complete":
+        raise RunRejected(run_url, published.reasons)  # the flow run ends Failed, reasons shown
     logger.info("run complete: %s", run_url)
     return run_url

@@ -21,7 +21,8 @@ RUN_FILES = {
     "train": "split/train.parquet",
     "holdout": "split/holdout.parquet",
     "model": "model",
-    "synthetic": "synthetic",
+    "candidate": "candidate",  # sampled rows awaiting the gate
+    "synthetic": "synthetic",  # released rows: only what passed the gate
     "metrics": "evaluation/metrics.json",
     "manifest": "manifest.json",
 }

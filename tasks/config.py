@@ -16,6 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from generators import registry
 
 
+class GateConfig(BaseModel):
+    """Release thresholds. Privacy limits always apply; fidelity and utility floors when set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_exact_copies: int = Field(0, ge=0, description="Synthetic rows equal to a training row")
+    max_dcr_share: float = Field(0.55, gt=0, le=1, description="Share closer to train than holdout")
+    max_membership_auc: float = Field(0.60, gt=0, le=1, description="Distance attack ROC AUC")
+    max_detection_auc: float | None = Field(None, gt=0, le=1, description="Optional fidelity limit")
+    min_column_shapes: float | None = Field(None, ge=0, le=1, description="Optional fidelity floor")
+    min_tstr_ratio: float | None = Field(None, ge=0, le=2, description="Optional TSTR / TRTR floor")
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +68,7 @@ class RunConfig(BaseModel):
         description="Discriminator-guided sampling: draw this many times the rows and keep them in "
         "proportion to how real they look (1 = off)",
     )
+    gate: GateConfig = Field(default_factory=GateConfig, description="Release thresholds")
     chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
 

@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from evaluation.fidelity import column_shapes, detection_auc, pair_trends
-from evaluation.privacy import dcr, exact_copies
+from evaluation.privacy import dcr, exact_copies, membership_inference
 from evaluation.utility import tstr
 from generators.schema import DatasetSpec
 from tasks import storage
@@ -54,12 +54,14 @@ def score(
     modelled = list(kinds)
     distance = dcr(train, holdout, synth, kinds, seed=seed)
     copies = exact_copies(train[modelled], synth[modelled])
+    membership = membership_inference(train, holdout, synth, kinds, seed=seed)
     timings["privacy"] = time.perf_counter() - t
     summary = {
         "column_shape_similarity": float(pd.Series(shapes).mean()),
         "pair_trend_similarity": float(pd.Series(trends).mean()) if trends else 1.0,
         "detection_auc": detection["auc"],
         "dcr_share": distance["share"],
+        "membership_auc": membership["distance_auc"],
         "exact_copies": copies,
     }
     if utility:
@@ -77,6 +79,7 @@ def score(
         detection=detection,
         utility=utility,
         dcr=distance,
+        membership=membership,
         timings=timings,
         rows={"train": len(train), "holdout": len(holdout), "synthetic": len(synth)},
     )

@@ -83,6 +83,23 @@ def write_once(url: str, data: bytes) -> str:
     return url
 
 
+def copy_once(source: str, target: str) -> str:
+    """Copy one artifact to a new place (server-side on S3); the target must not exist."""
+    fs, src = filesystem(source)
+    _, dst = filesystem(target)
+    if _guard(target, lambda: fs.exists(dst)):
+        raise ArtifactExistsError(f"{target}: already exists; artifacts are write-once")
+    if isinstance(fs, LocalFileSystem):
+        return write_once(target, read_bytes(source))
+    _guard(target, lambda: fs.copy(src, dst))
+    return target
+
+
+def remove(url: str) -> None:
+    fs, path = filesystem(url)
+    _guard(url, lambda: fs.rm(path))
+
+
 def write_json(url: str, obj: Any) -> str:
     return write_once(url, json.dumps(obj, indent=2, sort_keys=False, default=str).encode())
 

@@ -165,3 +165,14 @@ def test_profile_does_not_count_missing_as_a_category(real) -> None:
     ward = p["column_profiles"]["ward"]
     assert ward["levels"] == ward["distinct"] == 4
     assert "(missing)" in {t["value"] for t in ward["top"]}
+
+
+def test_membership_attack_finds_memorised_patients_only(halves) -> None:
+    from evaluation.privacy import membership_inference
+
+    train, holdout = halves
+    leaked = membership_inference(train, holdout, train.sample(400, random_state=0), KINDS)
+    fresh = make_patients(600, seed=9).assign(admitted=lambda d: pd.to_datetime(d["admitted"]))
+    honest = membership_inference(train, holdout, fresh, KINDS)
+    assert leaked["distance_auc"] > 0.8
+    assert 0.4 < honest["distance_auc"] < 0.6

@@ -4,15 +4,46 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from flows.generate import generate
+from flows.generate import RunRejected, generate
+from generators import registry
+from generators.base import FitReport, Generator
 from tasks import storage
 from tasks.config import RunConfig
 from tasks.validation import DataValidationError
 
 pytestmark = pytest.mark.slow
+
+
+@registry.register("memorise")
+class Memorise(Generator):
+    """The classic leak: replays training rows with a small jitter (near-copies, not exact)."""
+
+    def _fit(self, matrix, *, seed, on_epoch):  # noqa: ANN001
+        self.rows = matrix
+        return FitReport(epochs=1, seconds=0.0)
+
+    def _sample(self, n, *, seed):  # noqa: ANN001
+        rng = np.random.default_rng(seed)
+        out = self.rows[rng.integers(len(self.rows), size=n)].copy()
+        for span in self.transformer.spans:
+            if span.activation == "tanh":
+                out[:, span.start] += rng.normal(0, 0.02, n)
+        return out
+
+    def _meta(self):  # noqa: ANN202
+        return {}
+
+    def _tensors(self):  # noqa: ANN202
+        return {"rows": torch.as_tensor(self.rows)}
+
+    def _restore(self, meta, tensors) -> None:  # noqa: ANN001
+        self.rows = tensors["rows"].numpy()
+
 
 TINY = {
     "batch_size": 100,
@@ -196,3 +227,50 @@ def test_console_script_runs_embedded_without_a_server(patients_csv, tmp_path) -
     last = done.stdout.strip().splitlines()[-1]
     assert Path(last, "manifest.json").exists()
     assert "exact copies of training rows" in done.stdout
+
+
+def test_a_memorising_generator_is_rejected_and_nothing_is_released(
+    prefect_harness, patients_csv, tmp_path, capsys
+) -> None:
+    from flows.cli import EXIT_REJECTED, main
+
+    with pytest.raises(RunRejected) as err:
+        generate(
+            RunConfig(
+                data=str(patients_csv),
+                target="died",
+                output=str(tmp_path / "a"),
+                generator="memorise",
+                guidance_pool=1,
+            )
+        )
+    run = Path(err.value.run_url)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "rejected" and not manifest["gate"]["passed"]
+    failed = {c["metric"] for c in manifest["gate"]["checks"] if not c["passed"]}
+    assert {"dcr_share", "membership_auc"} <= failed
+    assert (
+        manifest["metrics"]["exact_copies"] == 0
+    )  # near-copies: only the distance checks catch them
+    assert not any(f.startswith("synthetic/") for f in manifest["files"])
+    assert "candidate/part-00000.parquet" in manifest["files"]  # kept for inspection, not released
+
+    code = main(
+        [
+            "generate",
+            str(patients_csv),
+            "--target",
+            "died",
+            "--generator",
+            "memorise",
+            "--guidance-pool",
+            "1",
+            "--out",
+            str(tmp_path / "b"),
+            "--no-progress",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == EXIT_REJECTED
+    assert "dcr_share" in captured.err and "rejected" in captured.err
+    assert Path(captured.out.strip().splitlines()[-1], "manifest.json").exists()

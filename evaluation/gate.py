@@ -1,0 +1,70 @@
+"""The release gate: may this synthetic dataset leave the hospital?
+
+Privacy limits always apply; fidelity and utility floors apply when set. A pure function of the
+run's summary metrics, so the same verdict comes from the flow and from ``synthcare evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# (metric, comparison, threshold name, what a failure means)
+CHECKS: list[tuple[str, str, str, str]] = [
+    ("exact_copies", "<=", "max_exact_copies", "synthetic rows copy training patients"),
+    (
+        "dcr_share",
+        "<=",
+        "max_dcr_share",
+        "synthetic rows sit closer to training patients than to unseen ones",
+    ),
+    (
+        "membership_auc",
+        "<=",
+        "max_membership_auc",
+        "an attacker can tell who was in the training data",
+    ),
+    (
+        "detection_auc",
+        "<=",
+        "max_detection_auc",
+        "synthetic rows are too easy to tell from real ones",
+    ),
+    ("column_shape_similarity", ">=", "min_column_shapes", "column distributions differ too much"),
+    (
+        "tstr_auc_ratio",
+        ">=",
+        "min_tstr_ratio",
+        "models trained on synthetic data predict too poorly",
+    ),
+]
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def decide(summary: Mapping[str, Any], thresholds: Mapping[str, float | None]) -> GateDecision:
+    """Compare each metric with its threshold (None: not checked; a missing metric fails)."""
+    values = dict(summary)
+    if "tstr_auc" in values and values.get("trtr_auc"):
+        values["tstr_auc_ratio"] = values["tstr_auc"] / values["trtr_auc"]
+    decision = GateDecision(passed=True)
+    for metric, op, name, meaning in CHECKS:
+        limit = thresholds.get(name)
+        if limit is None:
+            continue
+        value = values.get(metric)
+        ok = value is not None and (value <= limit if op == "<=" else value >= limit)
+        decision.checks.append(
+            {"metric": metric, "value": value, "rule": f"{op} {limit}", "passed": ok}
+        )
+        if not ok:
+            decision.passed = False
+            shown = "not measured" if value is None else f"{value:.4g}"
+            decision.reasons.append(f"{metric} = {shown}, must be {op} {limit}: {meaning}")
+    return decision

@@ -7,6 +7,8 @@ import io
 from typing import Any
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -126,4 +128,193 @@ def profile_html(profile: dict[str, Any], title: str) -> str:
 <h2>Distributions</h2><div class=cols>{"".join(cards)}</div>
 <h2>Associations</h2><p>Pearson r between numbers, Cramér's V between categories, correlation ratio η
 between a number and a category.</p>{_heatmap(profile["associations"], "association")}
+</body></html>"""
+
+
+# -- the evaluation report --------------------------------------------------------------------
+_REAL, _SYN, _HOLD = "#4878a8", "#e0813a", "#6a9f58"
+
+
+def _marginal_plot(name: str, kind: str, real, synth) -> str:  # noqa: ANN001 - Series
+    from evaluation.encoding import as_float, as_labels
+
+    fig, ax = plt.subplots(figsize=(3.6, 2.0))
+    if kind == "numeric":
+        r, s = as_float(real), as_float(synth)
+        r, s = r[~np.isnan(r)], s[~np.isnan(s)]
+        if r.size:
+            edges = np.histogram_bin_edges(r, bins=25)
+            ax.hist(r, bins=edges, density=True, alpha=0.55, color=_REAL, label="real")
+            ax.hist(
+                np.clip(s, edges[0], edges[-1]),
+                bins=edges,
+                density=True,
+                alpha=0.55,
+                color=_SYN,
+                label="synthetic",
+            )
+    else:
+        pr = pd.Series(as_labels(real)).value_counts(normalize=True)
+        ps = pd.Series(as_labels(synth)).value_counts(normalize=True)
+        top = pr.index[:10]
+        y = np.arange(len(top))
+        ax.barh(y - 0.2, pr.reindex(top).to_numpy(), 0.4, color=_REAL, label="real")
+        ax.barh(
+            y + 0.2, ps.reindex(top, fill_value=0).to_numpy(), 0.4, color=_SYN, label="synthetic"
+        )
+        ax.set_yticks(y, [str(t)[:16] for t in top])
+        ax.invert_yaxis()
+    ax.set_title(name, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
+    return _svg(fig)
+
+
+def _bars(title: str, labels: list[str], series: dict[str, list[float]], colours: list[str]) -> str:
+    fig, ax = plt.subplots(figsize=(4.8, 2.4))
+    x = np.arange(len(labels))
+    width = 0.8 / len(series)
+    for i, ((name, values), colour) in enumerate(zip(series.items(), colours, strict=False)):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colour)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylim(0.5, 1.0)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def _projection(real_x: np.ndarray, synth_x: np.ndarray) -> str:
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=0).fit(real_x)
+    r, s = pca.transform(real_x), pca.transform(synth_x)
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    ax.scatter(r[:, 0], r[:, 1], s=3, alpha=0.35, color=_REAL, label="real")
+    ax.scatter(s[:, 0], s[:, 1], s=3, alpha=0.35, color=_SYN, label="synthetic")
+    ax.set_title("2-D projection (PCA fitted on real rows)", fontsize=9)
+    ax.legend(fontsize=7, markerscale=3)
+    ax.tick_params(labelsize=7)
+    return _svg(fig)
+
+
+def _distance_histogram(synth_d: np.ndarray, holdout_d: np.ndarray) -> str:
+    fig, ax = plt.subplots(figsize=(4.2, 2.4))
+    top = np.quantile(np.concatenate([synth_d, holdout_d]), 0.99) or 1.0
+    edges = np.linspace(0, top, 30)
+    ax.hist(
+        np.clip(synth_d, 0, top),
+        bins=edges,
+        density=True,
+        alpha=0.55,
+        color=_SYN,
+        label="synthetic → train",
+    )
+    ax.hist(
+        np.clip(holdout_d, 0, top),
+        bins=edges,
+        density=True,
+        alpha=0.55,
+        color=_HOLD,
+        label="holdout → train",
+    )
+    ax.set_title("distance to the closest training patient", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=7)
+    return _svg(fig)
+
+
+def evaluation_html(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame | None,
+    synth: pd.DataFrame,
+    kinds: dict[str, str],
+    metrics: dict[str, Any],
+    gate: dict[str, Any],
+    title: str,
+) -> str:
+    """One self-contained page: the verdict, what differs most, plots, and what privacy means."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from evaluation.encoding import TableEncoder
+    from evaluation.profile import associations
+
+    summary = metrics["summary"]
+    shapes = sorted(metrics["column_shapes"].items(), key=lambda kv: kv[1])
+    pairs = sorted(metrics["pair_trends"].items(), key=lambda kv: kv[1])
+    verdict = "PASSED" if gate["passed"] else "REJECTED"
+    reasons = (
+        "".join(f"<li class=warn>{html.escape(r)}</li>" for r in gate["reasons"])
+        or "<li>every limit holds</li>"
+    )
+    worst_cols = ", ".join(f"<b>{html.escape(c)}</b> ({v:.2f})" for c, v in shapes[:3])
+    worst_pairs = ", ".join(
+        f"<b>{html.escape(p.replace('|', ' × '))}</b> ({v:.2f})" for p, v in pairs[:5]
+    )
+    rows = "".join(
+        f"<tr><td class=l>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in summary.items()
+    )
+
+    real_assoc = associations(train, kinds)
+    synth_assoc = associations(synth, kinds)
+    diff = {
+        "columns": real_assoc["columns"],
+        "matrix": (np.asarray(synth_assoc["matrix"]) - np.asarray(real_assoc["matrix"])).tolist(),
+    }
+
+    enc = TableEncoder.fit(train, kinds, scaling="range")
+    rng = np.random.default_rng(0)
+    pick = lambda df, n: df.iloc[rng.choice(len(df), min(len(df), n), replace=False)]  # noqa: E731
+    real_x, synth_x = enc.transform(pick(train, 3000)), enc.transform(pick(synth, 3000))
+    privacy_plot, privacy_words = (
+        "",
+        "<p>No holdout was given: distance-based privacy was not measured.</p>",
+    )
+    if holdout is not None:
+        index = NearestNeighbors(n_neighbors=1).fit(enc.transform(pick(train, len(holdout))))
+        d_syn = index.kneighbors(synth_x)[0][:, 0]
+        d_hold = index.kneighbors(enc.transform(holdout))[0][:, 0]
+        privacy_plot = _distance_histogram(d_syn, d_hold)
+        privacy_words = (
+            f"<p>DCR share {summary.get('dcr_share', float('nan')):.3f}: the share of synthetic rows whose closest "
+            "real patient is in the training set rather than in the equally large holdout. A generator that "
+            "learnt the population, not the patients, gives about 0.5; memorisation pushes it towards 1. "
+            f"Membership-attack AUC {summary.get('membership_auc', float('nan')):.3f}: how well an attacker holding the "
+            "synthetic data tells training patients from others by their distance to it (0.5 = no better than a "
+            f"coin). {summary.get('exact_copies', 0)} synthetic rows copy a training row exactly. If the two "
+            "histograms below overlap, synthetic rows are no closer to training patients than unseen patients are.</p>"
+        )
+    utility_plot = ""
+    if metrics.get("utility"):
+        models = metrics["utility"]["models"]
+        utility_plot = _bars(
+            f"{metrics['utility']['metric'].upper()} on the real holdout",
+            list(models),
+            {
+                "trained on real (TRTR)": [m["trtr"] for m in models.values()],
+                "trained on synthetic (TSTR)": [m["tstr"] for m in models.values()],
+            },
+            [_REAL, _SYN],
+        )
+    marginals = "".join(
+        f"<div class=card>{_marginal_plot(c, k, train[c], synth[c])}<p>similarity {metrics['column_shapes'][c]:.3f}</p></div>"
+        for c, k in kinds.items()
+    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", []))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<h2>Verdict: {verdict}</h2><ul>{reasons}</ul>
+<p>{metrics["rows"]["synthetic"]} synthetic rows compared with {metrics["rows"]["train"]} real training rows
+{"" if holdout is None else f"and {metrics['rows']['holdout']} real holdout rows the generator never saw"}.
+Columns that differ most: {worst_cols}. Column pairs whose relationship differs most: {worst_pairs}.
+Detection AUC {summary["detection_auc"]:.3f}: a gradient-boosting classifier tells real from synthetic rows
+that well (0.5 = not at all).</p>
+<table>{rows}</table>{"<ul>" + notes + "</ul>" if notes else ""}
+<h2>Privacy</h2>{privacy_words}{privacy_plot}
+<h2>Utility</h2><p>Models trained on synthetic rows and tested on real holdout patients (TSTR), next to the
+same models trained on the real training rows (TRTR).</p>{utility_plot or "<p>No target: not measured.</p>"}
+<h2>Columns, real vs synthetic</h2><div class=cols>{marginals}</div>
+<h2>Relationships</h2><p>Synthetic minus real association (Pearson r, Cramér's V, η): red where the
+synthetic data overstates a relationship, blue where it understates it.</p>
+<div class=cols>{_heatmap(diff, "association difference")}{_projection(real_x, synth_x)}</div>
 </body></html>"""

@@ -91,6 +91,22 @@ def parser() -> argparse.ArgumentParser:
     _add_generate_options(demo)
     demo.set_defaults(epochs=None)
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="score any synthetic table against real data (exit 0: gate passed, 3: failed)",
+    )
+    ev.add_argument("real", help="the real rows the synthetic data was made from")
+    ev.add_argument("synthetic", help="the synthetic rows, from synthcare or any other tool")
+    ev.add_argument("--target", help="column to predict (utility is scored on it)")
+    ev.add_argument(
+        "--holdout", help="real rows the generator never saw (needed for utility and privacy)"
+    )
+    ev.add_argument("--spec", help="dataset spec YAML (inferred from REAL when absent)")
+    ev.add_argument(
+        "--out", default="./synthcare-evaluation", help="folder for metrics.json and report.html"
+    )
+    ev.add_argument("--seed", type=int, default=0)
+
     sub.add_parser("generators", help="list the available generators")
     return ap
 
@@ -216,6 +232,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(config)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tasks import storage
+    from tasks.config import GateConfig
+    from tasks.evaluate import judge_and_report, score
+    from tasks.validation import coerce, read_table, validate
+
+    real_url = _local(args.real)
+    raw, spec = _spec_for(real_url, args.spec and _local(args.spec), args.target)
+    real = validate(raw, spec, args.real)
+    holdout = None
+    if args.holdout:
+        holdout = validate(read_table(_local(args.holdout), spec), spec, args.holdout)
+    synth_raw = read_table(_local(args.synthetic), spec)
+    missing = [c for c in spec.names if c not in synth_raw.columns]
+    if missing:
+        from tasks.validation import DataValidationError, Violation
+
+        raise DataValidationError(
+            args.synthetic, [Violation(c, "missing column", 0) for c in missing]
+        )
+    synth = coerce(synth_raw[spec.names], spec)[0]
+    metrics = score(real, holdout, synth, spec, args.seed)
+    metrics, page = judge_and_report(
+        metrics,
+        GateConfig().model_dump(),
+        real,
+        holdout,
+        synth,
+        spec,
+        f"Evaluation of {args.synthetic}",
+    )
+    out = _local(args.out)
+    storage.write_json(storage.join(out, "metrics.json"), metrics)
+    storage.write_once(storage.join(out, "report.html"), page.encode())
+    _print_metrics(metrics["summary"])
+    gate = metrics["gate"]
+    print(f"\ngate: {'passed' if gate['passed'] else 'FAILED'}")
+    for reason in gate["reasons"]:
+        print(f"  - {reason}")
+    print(storage.join(out, "report.html"))
+    return 0 if gate["passed"] else EXIT_REJECTED
+
+
 def cmd_generators(_: argparse.Namespace) -> int:
     from generators import registry
 
@@ -235,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "validate": cmd_validate,
         "profile": cmd_profile,
         "demo": cmd_demo,
+        "evaluate": cmd_evaluate,
         "generators": cmd_generators,
     }[args.command]
     try:

@@ -98,6 +98,7 @@ def generate(config: RunConfig) -> str:
         sampled.part_urls,
         spec,
         config.seed,
+        config.gate.model_dump(),
     )
     results = {
         "spec_inferred": ingested.spec_inferred,

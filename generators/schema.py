@@ -301,6 +301,11 @@ def infer_spec(
             ):
                 ids.append(str(col))
         columns.append(infer_column(str(col), series))
+    # Ids are arbitrary labels: new patients bring new ones, so no bounds and no value lists.
+    columns = [
+        c.model_copy(update={"min": None, "max": None, "values": None}) if c.name in ids else c
+        for c in columns
+    ]
     return DatasetSpec(
         name=name,
         columns=columns,

@@ -24,6 +24,7 @@ RUN_FILES = {
     "candidate": "candidate",  # sampled rows awaiting the gate
     "synthetic": "synthetic",  # released rows: only what passed the gate
     "metrics": "evaluation/metrics.json",
+    "report": "evaluation/report.html",
     "manifest": "manifest.json",
 }
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from evaluation.fidelity import column_shapes, detection_auc, pair_trends
+from evaluation.gate import decide
 from evaluation.privacy import dcr, exact_copies, membership_inference
+from evaluation.report import evaluation_html
 from evaluation.utility import tstr
 from generators.schema import DatasetSpec
 from tasks import storage
@@ -20,70 +22,107 @@ from tasks.validation import coerce
 
 def score(
     train: pd.DataFrame,
-    holdout: pd.DataFrame,
+    holdout: pd.DataFrame | None,
     synth: pd.DataFrame,
     spec: DatasetSpec,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every Foundation metric, as one JSON-able dict (headline figures under ``summary``)."""
+    """Every metric, as one JSON-able dict (headline figures under ``summary``).
+
+    Without a holdout, utility and the distance-based privacy metrics cannot be measured: they
+    are left out and ``notes`` says so (the gate then fails them as not measured).
+    """
     synth = coerce(synth, spec)[0]  # datetimes stored as text are compared as dates
     kinds = spec.kinds()
-    timings, out = {}, {}
-    t = time.perf_counter()
-    shapes = column_shapes(train, synth, kinds)
-    trends = pair_trends(train, synth, kinds)
-    timings["shapes_and_trends"] = time.perf_counter() - t
-    t = time.perf_counter()
-    detection = detection_auc(train, synth, kinds, seed=seed)
-    timings["detection"] = time.perf_counter() - t
-    t = time.perf_counter()
-    utility = None
-    if spec.target:
-        utility = tstr(
-            train,
-            holdout,
-            synth,
-            target=spec.target,
-            target_kind=kinds[spec.target],
-            predictors=[p for p in spec.predictors if p in kinds],
-            kinds=kinds,
-            seed=seed,
-        )
-    timings["utility"] = time.perf_counter() - t
-    t = time.perf_counter()
     modelled = list(kinds)
-    distance = dcr(train, holdout, synth, kinds, seed=seed)
-    copies = exact_copies(train[modelled], synth[modelled])
-    membership = membership_inference(train, holdout, synth, kinds, seed=seed)
-    timings["privacy"] = time.perf_counter() - t
-    summary = {
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    def timed(name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timings[name] = time.perf_counter() - start
+
+    shapes = timed("column_shapes", column_shapes, train, synth, kinds)
+    trends = timed("pair_trends", pair_trends, train, synth, kinds)
+    detection = timed("detection", detection_auc, train, synth, kinds, seed=seed)
+    copies = timed("exact_copies", exact_copies, train[modelled], synth[modelled])
+    summary: dict[str, Any] = {
         "column_shape_similarity": float(pd.Series(shapes).mean()),
         "pair_trend_similarity": float(pd.Series(trends).mean()) if trends else 1.0,
         "detection_auc": detection["auc"],
-        "dcr_share": distance["share"],
-        "membership_auc": membership["distance_auc"],
-        "exact_copies": copies,
     }
-    if utility:
-        summary.update(
-            {
-                f"trtr_{utility['metric']}": utility["trtr"],
-                f"tstr_{utility['metric']}": utility["tstr"],
-                f"{utility['metric']}_gap": utility["gap"],
-            }
+    utility = distance = membership = None
+    if holdout is None:
+        notes.append("no holdout: utility, DCR share and membership AUC were not measured")
+    else:
+        distance = timed("dcr", dcr, train, holdout, synth, kinds, seed=seed)
+        membership = timed(
+            "membership", membership_inference, train, holdout, synth, kinds, seed=seed
         )
-    out.update(
-        summary=summary,
-        column_shapes=shapes,
-        pair_trends=trends,
-        detection=detection,
-        utility=utility,
-        dcr=distance,
-        membership=membership,
-        timings=timings,
-        rows={"train": len(train), "holdout": len(holdout), "synthetic": len(synth)},
+        summary.update(dcr_share=distance["share"], membership_auc=membership["distance_auc"])
+        if spec.target:
+            predictors = [p for p in spec.predictors if p in kinds]
+            utility = timed(
+                "utility",
+                tstr,
+                train,
+                holdout,
+                synth,
+                target=spec.target,
+                target_kind=kinds[spec.target],
+                predictors=predictors,
+                kinds=kinds,
+                seed=seed,
+            )
+            metric = utility["metric"]
+            summary.update(
+                {
+                    f"trtr_{metric}": utility["trtr"],
+                    f"tstr_{metric}": utility["tstr"],
+                    f"{metric}_gap": utility["gap"],
+                }
+            )
+    summary["exact_copies"] = copies
+    return {
+        "summary": summary,
+        "column_shapes": shapes,
+        "pair_trends": trends,
+        "detection": detection,
+        "utility": utility,
+        "dcr": distance,
+        "membership": membership,
+        "notes": notes,
+        "timings": timings,
+        "rows": {
+            "train": len(train),
+            "holdout": 0 if holdout is None else len(holdout),
+            "synthetic": len(synth),
+        },
+    }
+
+
+def judge_and_report(
+    metrics: dict[str, Any],
+    thresholds: dict[str, Any],
+    train: pd.DataFrame,
+    holdout: pd.DataFrame | None,
+    synth: pd.DataFrame,
+    spec: DatasetSpec,
+    title: str,
+) -> tuple[dict[str, Any], str]:
+    """Add the gate's decision to ``metrics``; return them with the report page."""
+    decision = decide(metrics["summary"], thresholds)
+    metrics = {
+        **metrics,
+        "gate": {"passed": decision.passed, "reasons": decision.reasons, "checks": decision.checks},
+    }
+    page = evaluation_html(
+        train, holdout, coerce(synth, spec)[0], spec.kinds(), metrics, metrics["gate"], title
     )
-    return out
+    return metrics, page
 
 
 def read_parts(urls: list[str]) -> pd.DataFrame:
@@ -98,15 +137,16 @@ def evaluate(
     part_urls: list[str],
     spec: DatasetSpec,
     seed: int,
+    thresholds: dict[str, Any],
 ) -> dict[str, Any]:
-    metrics = score(
-        storage.read_parquet(train_url),
-        storage.read_parquet(holdout_url),
-        read_parts(part_urls),
-        spec,
-        seed,
+    train, holdout = storage.read_parquet(train_url), storage.read_parquet(holdout_url)
+    synth = read_parts(part_urls)
+    metrics = score(train, holdout, synth, spec, seed)
+    metrics, page = judge_and_report(
+        metrics, thresholds, train, holdout, synth, spec, f"Synthetic {spec.name}: evaluation"
     )
     storage.write_json(run_path(run_url, "metrics"), metrics)
+    report_url = storage.write_once(run_path(run_url, "report"), page.encode())
     create_table_artifact(
         [
             {"metric": k, "value": round(v, 4) if isinstance(v, float) else v}
@@ -114,6 +154,14 @@ def evaluate(
         ],
         key="synthetic-data-metrics",
         description=f"Scores of the synthetic {spec.name} data",
+    )
+    verdict = "passed" if metrics["gate"]["passed"] else "REJECTED"
+    create_markdown_artifact(
+        f"# Synthetic {spec.name}: gate {verdict}\n\n"
+        + "\n".join(f"- {r}" for r in metrics["gate"]["reasons"])
+        + f"\n\nThe full report with plots: `{report_url}`",
+        key="evaluation-report",
+        description="Evaluation summary and where the report is",
     )
     get_run_logger().info("metrics: %s", {k: round(v, 4) for k, v in metrics["summary"].items()})
     return metrics

@@ -15,7 +15,6 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from evaluation.gate import decide
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 from tasks.config import RunConfig
@@ -83,13 +82,13 @@ def publish(
     metrics: dict[str, Any],
     candidate_urls: list[str],
 ) -> Published:
-    decision = decide(metrics["summary"], config.gate.model_dump())
-    status = "complete" if decision.passed else "rejected"
-    released = release(candidate_urls, run_url) if decision.passed else []
+    decision = metrics["gate"]  # decided by the evaluate step, shown in its report
+    status = "complete" if decision["passed"] else "rejected"
+    released = release(candidate_urls, run_url) if decision["passed"] else []
     manifest = {
         "run_url": run_url,
         "status": status,
-        "gate": {"passed": decision.passed, "reasons": decision.reasons, "checks": decision.checks},
+        "gate": decision,
         "dataset": config.dataset_name,
         "config": config.model_dump(mode="json"),
         "config_sha256": config.fingerprint(),
@@ -105,15 +104,15 @@ def publish(
     }
     url = storage.write_json(run_path(run_url, "manifest"), manifest)
     create_markdown_artifact(
-        gate_markdown(status, decision.reasons, decision.checks),
+        gate_markdown(status, decision["reasons"], decision["checks"]),
         key="release-gate",
         description=f"Release gate for {config.dataset_name}",
     )
     logger = get_run_logger()
-    if decision.passed:
+    if decision["passed"]:
         logger.info("gate passed; published %s", url)
     else:
-        logger.warning("gate REJECTED the run: %s", "; ".join(decision.reasons))
+        logger.warning("gate REJECTED the run: %s", "; ".join(decision["reasons"]))
     return Published(
-        manifest_url=url, status=status, reasons=decision.reasons, synthetic_urls=released
+        manifest_url=url, status=status, reasons=decision["reasons"], synthetic_urls=released
     )

@@ -64,6 +64,7 @@ EXPECTED_FILES = {
     "model/weights.pt",
     "model/history.json",
     "evaluation/metrics.json",
+    "evaluation/report.html",
     "synthetic/part-00000.parquet",
 }
 

@@ -18,6 +18,7 @@ def test_infer_types_roles_and_bounds(patients: pd.DataFrame) -> None:
         "died": "boolean",
     }
     assert spec.id_columns == ["patient_id"]  # unique, id-like name
+    assert spec.column("patient_id").min is None  # new patients bring new ids
     assert spec.column("admitted").format == "%Y-%m-%d"
     assert spec.column("creatinine").decimals == 1
     assert spec.column("creatinine").nullable and not spec.column("age").nullable
@@ -33,7 +34,7 @@ def test_yes_no_column_is_boolean_and_text_keys_are_ids() -> None:
     df = pd.DataFrame({"mrn": [f"A{i:04d}" for i in range(30)], "smoker": ["yes", "no"] * 15})
     spec = infer_spec(df)
     assert spec.column("smoker").type == "boolean"
-    assert spec.id_columns == ["mrn"]
+    assert spec.id_columns == ["mrn"] and spec.column("mrn").values is None
 
 
 def test_yaml_round_trip(patients: pd.DataFrame) -> None:

@@ -1,0 +1,75 @@
+"""`synthcare evaluate`: score tables from any tool; exit 0 when the gate passes, 3 when it fails."""
+
+import json
+
+import pandas as pd
+
+from flows.cli import EXIT_REJECTED, main
+from tests.conftest import make_patients
+
+
+def _write(df: pd.DataFrame, path) -> str:  # noqa: ANN001
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def test_independent_sample_passes_and_copies_fail(tmp_path, capsys) -> None:
+    real = _write(make_patients(600, seed=0), tmp_path / "real.csv")
+    holdout = _write(
+        make_patients(300, seed=1).assign(patient_id=lambda d: d["patient_id"] + 5000),
+        tmp_path / "holdout.csv",
+    )
+    fresh = _write(
+        make_patients(600, seed=2).assign(patient_id=lambda d: d["patient_id"] + 9000),
+        tmp_path / "fresh.csv",
+    )
+    code = main(
+        [
+            "evaluate",
+            real,
+            fresh,
+            "--target",
+            "died",
+            "--holdout",
+            holdout,
+            "--out",
+            str(tmp_path / "good"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    metrics = json.loads((tmp_path / "good" / "metrics.json").read_text())
+    assert metrics["gate"]["passed"] and metrics["summary"]["exact_copies"] == 0
+    page = (tmp_path / "good" / "report.html").read_text()
+    assert "Verdict: PASSED" in page and "<svg" in page and "Membership-attack AUC" in page
+    assert out.strip().endswith("report.html")
+
+    copied = _write(pd.read_csv(real).sample(400, random_state=0), tmp_path / "copied.csv")
+    code = main(
+        [
+            "evaluate",
+            real,
+            copied,
+            "--target",
+            "died",
+            "--holdout",
+            holdout,
+            "--out",
+            str(tmp_path / "bad"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == EXIT_REJECTED
+    assert "gate: FAILED" in out and "exact_copies = 400" in out
+    assert "Verdict: REJECTED" in (tmp_path / "bad" / "report.html").read_text()
+
+
+def test_without_holdout_privacy_is_not_measured_and_the_gate_says_so(tmp_path, capsys) -> None:
+    real = _write(make_patients(400, seed=0), tmp_path / "real.csv")
+    fresh = _write(
+        make_patients(400, seed=2).assign(patient_id=lambda d: d["patient_id"] + 9000),
+        tmp_path / "fresh.csv",
+    )
+    assert main(["evaluate", real, fresh, "--out", str(tmp_path / "o")]) == EXIT_REJECTED
+    out = capsys.readouterr().out
+    assert "dcr_share = not measured" in out and "membership_auc = not measured" in out

@@ -48,6 +48,25 @@ def exact_copies(train: pd.DataFrame, synth: pd.DataFrame) -> int:
     return int(np.isin(row_hashes(synth[cols]), row_hashes(train[cols])).sum())
 
 
+def _encoded_references(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    kinds: Mapping[str, Kind],
+    seed: int,
+    max_rows: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train and holdout at equal size (so 0.5 is the honest baseline) and at most ``max_rows``
+    synthetic rows, in one range-scaled space fitted on the training rows."""
+    rng = np.random.default_rng(seed)
+    n_ref = min(len(train), len(holdout))
+    tr = train.iloc[rng.choice(len(train), n_ref, replace=False)]
+    ho = holdout.iloc[rng.choice(len(holdout), n_ref, replace=False)]
+    sy = synth.iloc[rng.choice(len(synth), min(len(synth), max_rows), replace=False)]
+    enc = TableEncoder.fit(train, kinds, scaling="range")
+    return enc.transform(tr), enc.transform(ho), enc.transform(sy)
+
+
 def dcr(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -57,13 +76,7 @@ def dcr(
     seed: int = 0,
     max_rows: int = DCR_ROWS,
 ) -> dict[str, float]:
-    rng = np.random.default_rng(seed)
-    n_ref = min(len(train), len(holdout))
-    tr = train.iloc[rng.choice(len(train), n_ref, replace=False)]
-    ho = holdout.iloc[rng.choice(len(holdout), n_ref, replace=False)]
-    sy = synth.iloc[rng.choice(len(synth), min(len(synth), max_rows), replace=False)]
-    enc = TableEncoder.fit(train, kinds, scaling="range")
-    x_tr, x_ho, x_sy = enc.transform(tr), enc.transform(ho), enc.transform(sy)
+    x_tr, x_ho, x_sy = _encoded_references(train, holdout, synth, kinds, seed, max_rows)
     d_tr = NearestNeighbors(n_neighbors=1).fit(x_tr).kneighbors(x_sy)[0][:, 0]
     d_ho = NearestNeighbors(n_neighbors=1).fit(x_ho).kneighbors(x_sy)[0][:, 0]
     closer = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
@@ -71,8 +84,8 @@ def dcr(
         "share": float(closer),
         "median_distance_train": float(np.median(d_tr)),
         "median_distance_holdout": float(np.median(d_ho)),
-        "reference_rows": int(n_ref),
-        "synthetic_rows_scored": int(len(sy)),
+        "reference_rows": len(x_tr),
+        "synthetic_rows_scored": len(x_sy),
     }
 
 
@@ -94,15 +107,10 @@ def membership_inference(
     """
     from sklearn.metrics import roc_auc_score
 
-    rng = np.random.default_rng(seed)
-    n_ref = min(len(train), len(holdout))
-    members = train.iloc[rng.choice(len(train), n_ref, replace=False)]
-    others = holdout.iloc[rng.choice(len(holdout), n_ref, replace=False)]
-    sy = synth.iloc[rng.choice(len(synth), min(len(synth), max_rows), replace=False)]
-    enc = TableEncoder.fit(train, kinds, scaling="range")
-    index = NearestNeighbors(n_neighbors=1).fit(enc.transform(sy))
-    d_members = index.kneighbors(enc.transform(members))[0][:, 0]
-    d_others = index.kneighbors(enc.transform(others))[0][:, 0]
-    labels = np.concatenate([np.ones(n_ref), np.zeros(n_ref)])
+    members, others, x_sy = _encoded_references(train, holdout, synth, kinds, seed, max_rows)
+    index = NearestNeighbors(n_neighbors=1).fit(x_sy)
+    d_members = index.kneighbors(members)[0][:, 0]
+    d_others = index.kneighbors(others)[0][:, 0]
+    labels = np.concatenate([np.ones(len(members)), np.zeros(len(others))])
     auc = roc_auc_score(labels, -np.concatenate([d_members, d_others]))
-    return {"distance_auc": float(auc), "reference_rows": int(n_ref)}
+    return {"distance_auc": float(auc), "reference_rows": len(members)}

@@ -83,10 +83,9 @@ class TableEncoder:
                 # range scaling maps real values to [0, 1]; a missing value sits at distance 1
                 blocks += [np.where(missing, 0.0, x)[:, None], missing[:, None].astype(float)]
             else:
-                labels = as_labels(df[col])
                 levels = self.levels[col]
-                index = {v: i for i, v in enumerate(levels)}
-                codes = np.array([index.get(v, len(levels)) for v in labels])
+                codes = pd.Categorical(as_labels(df[col]), categories=levels).codes.astype(int)
+                codes[codes < 0] = len(levels)  # unseen in the real data
                 onehot = np.zeros((len(df), len(levels) + 1))
                 onehot[np.arange(len(df)), codes] = 1.0  # last column: levels unseen in real data
                 blocks.append(onehot)

@@ -52,21 +52,30 @@ def _tvd(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _binned(real: pd.Series, synth: pd.Series, kind: Kind) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes shared by real and synthetic values: categories as they are, numbers binned
+    at the real deciles, missing as a code of its own."""
     if kind == "categorical":
-        return as_labels(real), as_labels(synth)
+        labels = np.concatenate([as_labels(real), as_labels(synth)])
+        codes = pd.factorize(labels)[0]
+        return codes[: len(real)], codes[len(real) :]
     r, s = as_float(real), as_float(synth)
+    finite = r[np.isfinite(r)]
     edges = (
-        np.unique(np.nanquantile(r, np.linspace(0, 1, 11)[1:-1]))
-        if np.isfinite(r).any()
-        else np.array([])
+        np.unique(np.quantile(finite, np.linspace(0, 1, 11)[1:-1])) if finite.size else np.array([])
     )
 
     def codes(x: np.ndarray) -> np.ndarray:
-        out = np.searchsorted(edges, x, side="right").astype(object)
-        out[np.isnan(x)] = "missing"
-        return out.astype(str)
+        out = np.searchsorted(edges, x, side="right")
+        out[np.isnan(x)] = len(edges) + 1
+        return out
 
     return codes(r), codes(s)
+
+
+def _tvd_codes(a: np.ndarray, b: np.ndarray, size: int) -> float:
+    pa = np.bincount(a, minlength=size) / max(len(a), 1)
+    pb = np.bincount(b, minlength=size) / max(len(b), 1)
+    return float(0.5 * np.abs(pa - pb).sum())
 
 
 def pair_trends(
@@ -74,17 +83,20 @@ def pair_trends(
 ) -> dict[str, float]:
     scores = {}
     binned = {c: _binned(real[c], synth[c], k) for c, k in kinds.items()}
+    floats = {
+        c: (as_float(real[c]), as_float(synth[c])) for c, k in kinds.items() if k == "numeric"
+    }
     for a, b in combinations(kinds, 2):
         if kinds[a] == kinds[b] == "numeric":
-            cr = pd.Series(as_float(real[a])).corr(pd.Series(as_float(real[b])))
-            cs = pd.Series(as_float(synth[a])).corr(pd.Series(as_float(synth[b])))
+            cr = pd.Series(floats[a][0]).corr(pd.Series(floats[b][0]))
+            cs = pd.Series(floats[a][1]).corr(pd.Series(floats[b][1]))
             if np.isfinite(cr) and np.isfinite(cs):
                 scores[f"{a}|{b}"] = float(1 - abs(cr - cs) / 2)
                 continue
         (ra, sa), (rb, sb) = binned[a], binned[b]
-        pr = np.char.add(np.char.add(ra.astype(str), "\x1f"), rb.astype(str))
-        ps = np.char.add(np.char.add(sa.astype(str), "\x1f"), sb.astype(str))
-        scores[f"{a}|{b}"] = 1.0 - _tvd(pr, ps)
+        width = int(max(rb.max(initial=0), sb.max(initial=0))) + 1
+        size = (int(max(ra.max(initial=0), sa.max(initial=0))) + 1) * width
+        scores[f"{a}|{b}"] = 1.0 - _tvd_codes(ra * width + rb, sa * width + sb, size)
     return scores
 
 

@@ -29,10 +29,11 @@ def score(
 ) -> dict[str, Any]:
     """Every metric, as one JSON-able dict (headline figures under ``summary``).
 
+    ``synth`` is typed like the training rows (``coerce`` it when read from text formats).
+
     Without a holdout, utility and the distance-based privacy metrics cannot be measured: they
     are left out and ``notes`` says so (the gate then fails them as not measured).
     """
-    synth = coerce(synth, spec)[0]  # datetimes stored as text are compared as dates
     kinds = spec.kinds()
     modelled = list(kinds)
     timings: dict[str, float] = {}
@@ -119,9 +120,7 @@ def judge_and_report(
         **metrics,
         "gate": {"passed": decision.passed, "reasons": decision.reasons, "checks": decision.checks},
     }
-    page = evaluation_html(
-        train, holdout, coerce(synth, spec)[0], spec.kinds(), metrics, metrics["gate"], title
-    )
+    page = evaluation_html(train, holdout, synth, spec.kinds(), metrics, metrics["gate"], title)
     return metrics, page
 
 
@@ -140,7 +139,7 @@ def evaluate(
     thresholds: dict[str, Any],
 ) -> dict[str, Any]:
     train, holdout = storage.read_parquet(train_url), storage.read_parquet(holdout_url)
-    synth = read_parts(part_urls)
+    synth = coerce(read_parts(part_urls), spec)[0]  # dates stored as text compare as dates
     metrics = score(train, holdout, synth, spec, seed)
     metrics, page = judge_and_report(
         metrics, thresholds, train, holdout, synth, spec, f"Synthetic {spec.name}: evaluation"

@@ -88,6 +88,7 @@ def generate(config: RunConfig) -> str:
         config.seed,
         config.chunk_rows,
         config.guidance_pool,
+        ingested.file_dtypes,
     )
     metrics = clock(
         "evaluate",

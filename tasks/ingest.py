@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from prefect import get_run_logger, task
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ class Ingested(BaseModel):
     spec_inferred: bool
     input_sha256: str
     rows: int
+    file_dtypes: dict[str, dict[str, Any]]  # the output is cast back to these
 
 
 def load_spec(config: RunConfig, raw=None) -> tuple[DatasetSpec, bool]:  # noqa: ANN001
@@ -65,4 +67,5 @@ def ingest(config: RunConfig, run_url: str) -> Ingested:
         spec_inferred=inferred,
         input_sha256=hashlib.sha256(data).hexdigest(),
         rows=len(typed),
+        file_dtypes=raw.attrs["file_dtypes"],
     )

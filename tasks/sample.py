@@ -12,6 +12,7 @@ least ``GUIDANCE_MIN_ROWS`` training rows; the run's results record the pool act
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,13 +50,31 @@ def load_model(model_url: str):  # noqa: ANN201 - a Generator
     )
 
 
-def to_output(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Datetimes read from text go back to text in their own format."""
+def to_output(
+    df: pd.DataFrame, spec: DatasetSpec, file_dtypes: dict[str, dict[str, Any]] | None = None
+) -> pd.DataFrame:
+    """The input file's representation: dates read from text back to text in their format, and
+    each column cast back to the file's dtype where that is lossless (categoricals, datetime units,
+    an integer column with gaps that the CSV reader made float)."""
     out = df.copy()
     for col in spec.columns:
         if col.type == "datetime" and col.format:
             values = pd.to_datetime(out[col.name])
             out[col.name] = values.dt.strftime(col.format).where(values.notna(), None)
+    for name, info in (file_dtypes or {}).items():
+        if name not in out.columns or str(out[name].dtype) == info["dtype"]:
+            continue
+        if info["dtype"] == "category":
+            out[name] = pd.Categorical(
+                out[name], categories=info["categories"], ordered=info["ordered"]
+            )
+            continue
+        try:
+            cast = out[name].astype(info["dtype"])
+        except (TypeError, ValueError):
+            continue  # e.g. an int column whose output has gaps keeps its nullable dtype
+        if cast.isna().equals(out[name].isna()):
+            out[name] = cast
     return out
 
 
@@ -149,6 +168,7 @@ def sample(
     seed: int,
     chunk_rows: int,
     guidance_pool: int = 1,
+    file_dtypes: dict[str, dict[str, Any]] | None = None,
 ) -> Sampled:
     logger = get_run_logger()
     model = load_model(model_url)
@@ -178,7 +198,7 @@ def sample(
             ess.append(share)
         replaced += copies
         url = storage.join(run_path(run_url, "candidate"), f"part-{part:05d}.parquet")
-        urls.append(storage.write_parquet(url, to_output(chunk, spec)))
+        urls.append(storage.write_parquet(url, to_output(chunk, spec, file_dtypes)))
     seconds = time.perf_counter() - start
     logger.info(
         "sampled %d rows in %d part(s), %.0f rows/s%s; %d exact copies of training rows replaced",

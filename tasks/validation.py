@@ -79,10 +79,29 @@ def parse_table(url: str, data: bytes, spec: DatasetSpec | None = None) -> pd.Da
         df = _read_csv(url, data, spec)
     if len(df) == 0:
         raise _fail(url, "no rows: the file has a header but no data")
+    source = file_dtypes(df)
     for col in df.columns:  # Parquet categoricals become their plain values
         if isinstance(df[col].dtype, pd.CategoricalDtype):
             df[col] = df[col].astype(df[col].cat.categories.dtype)
+    df.attrs["file_dtypes"] = source  # what the output is cast back to
     return df
+
+
+def file_dtypes(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Each column's dtype as the file gave it, in JSON (categories kept for categoricals)."""
+    out: dict[str, dict[str, Any]] = {}
+    for col in df.columns:
+        dtype = df[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            cats = [v.item() if isinstance(v, np.generic) else v for v in dtype.categories]
+            out[str(col)] = {
+                "dtype": "category",
+                "categories": cats,
+                "ordered": bool(dtype.ordered),
+            }
+        else:
+            out[str(col)] = {"dtype": str(dtype)}
+    return out
 
 
 def _read_csv(url: str, data: bytes, spec: DatasetSpec | None) -> pd.DataFrame:

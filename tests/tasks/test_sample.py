@@ -78,3 +78,32 @@ def test_datetimes_go_back_to_their_text_format(trained) -> None:
     model, df, spec = trained
     out = to_output(model.sample(20, seed=0), spec)
     assert out["admitted"].str.match(r"^\d{4}-\d{2}-\d{2}$").all()
+
+
+def test_output_takes_the_files_own_dtypes(tmp_path) -> None:
+    from tasks.validation import read_table, validate
+
+    raw = make_patients(200, seed=6)
+    raw["admitted"] = pd.to_datetime(raw["admitted"]).astype("datetime64[us]")
+    raw["sex"] = raw["sex"].astype("category")
+    raw["visits"] = pd.array(
+        np.where(np.arange(200) % 7 == 0, None, np.arange(200) % 5), dtype="Int64"
+    )
+    path = tmp_path / "p.parquet"
+    raw.to_parquet(path)
+    table = read_table(str(path))
+    spec = infer_spec(table, name="p", target="died")
+    typed = validate(table, spec, str(path))
+    out = to_output(typed, spec, table.attrs["file_dtypes"])
+    assert out.dtypes.astype(str).to_dict() == raw.dtypes.astype(str).to_dict()
+    assert list(out["sex"].cat.categories) == ["F", "M"]
+
+    csv = tmp_path / "gaps.csv"
+    x = [None if i % 3 == 0 else i for i in range(30)]  # 20 distinct integers and gaps
+    pd.DataFrame({"x": x, "y": range(30)}).to_csv(csv, index=False)
+    table = read_table(str(csv))  # pandas reads an int column with gaps as float64
+    spec = infer_spec(table)
+    typed = validate(table, spec, str(csv))
+    assert spec.column("x").type == "integer" and str(typed["x"].dtype) == "Int64"
+    out = to_output(typed, spec, table.attrs["file_dtypes"])
+    assert str(out["x"].dtype) == "float64" and out["x"].isna().sum() == 10

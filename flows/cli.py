@@ -112,20 +112,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _spec_for(data_url: str, spec_url: str | None, target: str | None):  # noqa: ANN202
-    from generators.schema import DatasetSpec, infer_spec
-    from tasks import storage
-    from tasks.validation import check_spec_against, read_table
+    """The table at ``data_url`` and its spec: the given one, or one inferred from the table."""
+    from generators.schema import infer_spec
+    from tasks.config import dataset_name_of
+    from tasks.validation import read_spec, read_table
 
-    spec = None
-    if spec_url:
-        spec = check_spec_against(
-            DatasetSpec.from_yaml(storage.read_bytes(spec_url).decode(), spec_url), target
-        )
+    spec = read_spec(spec_url, target) if spec_url else None
     raw = read_table(data_url, spec)
-    if spec is None:
-        name = Path(data_url.split("?")[0]).name.split(".")[0] or "dataset"
-        spec = infer_spec(raw, name=name, target=target)
-    return raw, spec
+    return raw, spec or infer_spec(raw, name=dataset_name_of(data_url), target=target)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

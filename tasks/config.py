@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from generators import registry
 
 
+def dataset_name_of(url: str) -> str:
+    """A table's name from its file name: ``s3://b/exports/admissions.csv`` -> ``admissions``."""
+    return PurePosixPath(url.split("?")[0]).name.split(".")[0] or "dataset"
+
+
 class GateConfig(BaseModel):
     """Release thresholds. Privacy limits always apply; fidelity and utility floors when set."""
 
@@ -89,8 +94,7 @@ class RunConfig(BaseModel):
     def dataset_name(self) -> str:
         if self.dataset:
             return self.dataset
-        stem = PurePosixPath(self.data.split("?")[0]).name.split(".")[0]
-        return stem or "dataset"
+        return dataset_name_of(self.data)
 
     def fingerprint(self) -> str:
         """Hash of what determines the result (not where it is written or how it is shown)."""

@@ -12,7 +12,7 @@ from generators.schema import DatasetSpec, infer_spec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 from tasks.config import RunConfig
-from tasks.validation import check_spec_against, parse_table, read_input, validate
+from tasks.validation import parse_table, read_input, read_spec, validate
 
 
 class Ingested(BaseModel):
@@ -24,28 +24,20 @@ class Ingested(BaseModel):
     file_dtypes: dict[str, dict[str, Any]]  # the output is cast back to these
 
 
-def load_spec(config: RunConfig, raw=None) -> tuple[DatasetSpec, bool]:  # noqa: ANN001
-    """The given spec (with the CLI's target applied), or one inferred from ``raw``."""
-    if config.spec:
-        text = storage.read_bytes(config.spec).decode()
-        spec = DatasetSpec.from_yaml(text, source=config.spec)
-        return check_spec_against(spec, config.target), False
-    return infer_spec(
+@task(name="ingest", **TASK_OPTIONS)
+def ingest(config: RunConfig, run_url: str) -> Ingested:
+    logger = get_run_logger()
+    data = read_input(config.data)
+    given = read_spec(config.spec, config.target) if config.spec else None
+    raw = parse_table(config.data, data, given)
+    inferred = given is None
+    spec = given or infer_spec(
         raw,
         name=config.dataset_name,
         target=config.target,
         id_columns=config.id_columns,
         non_predictors=config.non_predictors,
-    ), True
-
-
-@task(name="ingest", **TASK_OPTIONS)
-def ingest(config: RunConfig, run_url: str) -> Ingested:
-    logger = get_run_logger()
-    data = read_input(config.data)
-    given = load_spec(config)[0] if config.spec else None
-    raw = parse_table(config.data, data, given)
-    spec, inferred = (given, False) if given else load_spec(config, raw)
+    )
     typed = validate(raw, spec, config.data)
     logger.info(
         "validated %s: %d rows x %d columns against %s spec",

@@ -294,6 +294,11 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
     return typed[spec.names]
 
 
+def read_spec(url: str, target: str | None = None) -> DatasetSpec:
+    """A spec YAML from a path or URL, with a ``--target`` applied (a contradiction is refused)."""
+    return check_spec_against(DatasetSpec.from_yaml(storage.read_bytes(url).decode(), url), target)
+
+
 def check_spec_against(spec: DatasetSpec, target: str | None) -> DatasetSpec:
     """Apply a CLI ``--target`` to a given spec, refusing a contradiction."""
     if target is None or target == spec.target:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 
 from evaluation.fidelity import column_shapes, detection_auc, pair_trends
 from evaluation.gate import decide
@@ -145,7 +145,7 @@ def evaluate(
         metrics, thresholds, train, holdout, synth, spec, f"Synthetic {spec.name}: evaluation"
     )
     storage.write_json(run_path(run_url, "metrics"), metrics)
-    report_url = storage.write_once(run_path(run_url, "report"), page.encode())
+    storage.write_once(run_path(run_url, "report"), page.encode())
     create_table_artifact(
         [
             {"metric": k, "value": round(v, 4) if isinstance(v, float) else v}
@@ -153,14 +153,6 @@ def evaluate(
         ],
         key="synthetic-data-metrics",
         description=f"Scores of the synthetic {spec.name} data",
-    )
-    verdict = "passed" if metrics["gate"]["passed"] else "REJECTED"
-    create_markdown_artifact(
-        f"# Synthetic {spec.name}: gate {verdict}\n\n"
-        + "\n".join(f"- {r}" for r in metrics["gate"]["reasons"])
-        + f"\n\nThe full report with plots: `{report_url}`",
-        key="evaluation-report",
-        description="Evaluation summary and where the report is",
     )
     get_run_logger().info("metrics: %s", {k: round(v, 4) for k, v in metrics["summary"].items()})
     return metrics

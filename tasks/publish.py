@@ -60,7 +60,7 @@ def release(candidate_urls: list[str], run_url: str) -> list[str]:
     return released
 
 
-def gate_markdown(status: str, reasons: list[str], checks: list[dict]) -> str:
+def gate_markdown(status: str, reasons: list[str], checks: list[dict], report_url: str) -> str:
     lines = [f"# Release gate: {status.upper()}", ""]
     lines += [f"- {r}" for r in reasons] or ["All privacy limits (and any floors set) hold."]
     lines += ["", "| metric | value | rule | passed |", "|---|---:|---|---|"]
@@ -69,6 +69,7 @@ def gate_markdown(status: str, reasons: list[str], checks: list[dict]) -> str:
         f"| {'yes' if c['passed'] else 'NO'} |"
         for c in checks
     ]
+    lines += ["", f"The evaluation report with plots: `{report_url}`"]
     return "\n".join(lines)
 
 
@@ -104,7 +105,7 @@ def publish(
     }
     url = storage.write_json(run_path(run_url, "manifest"), manifest)
     create_markdown_artifact(
-        gate_markdown(status, decision["reasons"], decision["checks"]),
+        gate_markdown(status, decision["reasons"], decision["checks"], run_path(run_url, "report")),
         key="release-gate",
         description=f"Release gate for {config.dataset_name}",
     )

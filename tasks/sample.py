@@ -29,8 +29,8 @@ from tasks.common import TASK_OPTIONS, run_path
 
 MAX_TOP_UPS = 20
 # Below this many training rows the density ratio is estimated from too few patients and pulls
-# synthetic rows towards them (measured: +0.03 to +0.05 DCR share / membership AUC at 240 rows,
-# none at 6,300); sampling is then plain.
+# synthetic rows towards them (benchmarks/README.md: up to +0.05 DCR share / membership AUC at
+# 240 rows, none at 6,300); sampling is then plain.
 GUIDANCE_MIN_ROWS = 1000
 
 

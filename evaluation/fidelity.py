@@ -5,6 +5,7 @@ and can a classifier tell them apart?
   1 - total variation distance, missing being a category. 1 is identical.
 - pair trend: numeric pairs 1 - |corr_real - corr_synth| / 2 (Pearson, pairwise complete);
   other pairs 1 - TVD of their contingency tables (numbers binned at the real deciles).
+- coverage: the share of real categories and of the real numeric range the synthetic rows reach.
 - detection AUC: gradient boosting, cross-validated, real vs synthetic rows. 0.5 means the
   classifier cannot tell them apart; 1.0 means every synthetic row is recognisable.
 """
@@ -122,3 +123,29 @@ def detection_auc(
         clf.fit(x[train], y[train])
         aucs.append(roc_auc_score(y[test], clf.predict_proba(x[test])[:, 1]))
     return {"auc": float(np.mean(aucs)), "auc_std": float(np.std(aucs)), "rows_per_side": int(n)}
+
+
+def coverage(
+    real: pd.DataFrame, synth: pd.DataFrame, kinds: Mapping[str, Kind]
+) -> dict[str, float]:
+    """Does the synthetic table reach all of the real one? Per column, 1 is full coverage:
+    categorical, the share of real categories (missing included) that occur in the synthetic rows;
+    numeric, the share of the real range [min, max] that the synthetic range spans."""
+    scores = {}
+    for col, kind in kinds.items():
+        if kind == "categorical":
+            seen = set(as_labels(real[col]))
+            scores[col] = len(seen & set(as_labels(synth[col]))) / max(len(seen), 1)
+            continue
+        r, s = as_float(real[col]), as_float(synth[col])
+        r, s = r[~np.isnan(r)], s[~np.isnan(s)]
+        if r.size == 0:
+            scores[col] = 1.0
+        elif s.size == 0:
+            scores[col] = 0.0
+        elif r.max() == r.min():
+            scores[col] = float(s.min() <= r.min() <= s.max())
+        else:
+            overlap = min(r.max(), s.max()) - max(r.min(), s.min())
+            scores[col] = float(np.clip(overlap / (r.max() - r.min()), 0.0, 1.0))
+    return scores

@@ -133,6 +133,7 @@ between a number and a category.</p>{_heatmap(profile["associations"], "associat
 
 # -- the evaluation report --------------------------------------------------------------------
 _REAL, _SYN, _HOLD = "#4878a8", "#e0813a", "#6a9f58"
+REPORT_ROWS = 20_000  # rows a side drawn in plots and the association heatmap
 
 
 def _marginal_plot(name: str, kind: str, real, synth) -> str:  # noqa: ANN001 - Series
@@ -170,14 +171,21 @@ def _marginal_plot(name: str, kind: str, real, synth) -> str:  # noqa: ANN001 - 
     return _svg(fig)
 
 
-def _bars(title: str, labels: list[str], series: dict[str, list[float]], colours: list[str]) -> str:
+def _bars(
+    title: str,
+    labels: list[str],
+    series: dict[str, list[float]],
+    colours: list[str],
+    ylim: tuple[float, float] | None = (0.5, 1.0),
+) -> str:
     fig, ax = plt.subplots(figsize=(4.8, 2.4))
     x = np.arange(len(labels))
     width = 0.8 / len(series)
     for i, ((name, values), colour) in enumerate(zip(series.items(), colours, strict=False)):
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colour)
-    ax.set_xticks(x, labels, fontsize=7)
-    ax.set_ylim(0.5, 1.0)
+    ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(labels) > 5 else 0)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return _svg(fig)
@@ -223,6 +231,82 @@ def _distance_histogram(synth_d: np.ndarray, holdout_d: np.ndarray) -> str:
     return _svg(fig)
 
 
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _more_privacy(metrics: dict[str, Any], summary: dict[str, Any]) -> str:
+    """NNDR, the density attack, attribute inference and k-anonymity, in words and tables."""
+    out = ""
+    if metrics.get("dcr"):
+        d = metrics["dcr"]
+        out += (
+            f"<p>Nearest-neighbour distance ratio: median {d['nndr_median']:.3f} for synthetic rows "
+            f"against {d['nndr_median_holdout']:.3f} for unseen real patients. A ratio near 0 means a "
+            "synthetic row sits on one training patient far more closely than on any other.</p>"
+        )
+    if metrics.get("membership_density"):
+        m = metrics["membership_density"]
+        out += (
+            f"<p>Density attack (in the spirit of DOMIAS) AUC {m['density_auc']:.3f}: the attacker "
+            "flags patients where the synthetic data is denser than the population "
+            f"({m['reference_rows']} real reference rows, {m['attack_rows']} members and as many "
+            "non-members). The gate holds the stronger of the two attacks: "
+            f"{summary.get('membership_auc', float('nan')):.3f}.</p>"
+        )
+    if metrics.get("attribute_inference"):
+        rows = [
+            [col, a["members"], a["non_members"], a["baseline"], a["advantage"]]
+            for col, a in metrics["attribute_inference"].items()
+        ]
+        out += (
+            "<p>Attribute inference: an attacker who knows a patient's quasi-identifiers (or every "
+            "other column) guesses each sensitive column from the nearest synthetic row. The "
+            "advantage is how much better the guess is for training patients than for unseen ones; "
+            "near 0, the synthetic data reveals what the population reveals, nothing about the "
+            "patients in it.</p>"
+            + _table(
+                ["sensitive column", "members", "non-members", "guess the usual", "advantage"], rows
+            )
+        )
+    if metrics.get("k_anonymity"):
+        k = metrics["k_anonymity"]
+        out += (
+            f"<p>k-anonymity over the quasi-identifiers (numbers generalised to deciles): "
+            f"k = {k['k_synthetic']} in the synthetic data, {k['k_real']} in the real data; "
+            f"{k['small_group_share']:.1%} of synthetic rows fall in a group of fewer than "
+            f"{k['small_group_size']} real patients.</p>"
+        )
+    return out
+
+
+def _more_utility(utility: dict[str, Any]) -> str:
+    """Every model family's scores, and whether the same columns matter on both sides."""
+    keys = [k for k in next(iter(utility["models"].values())) if k.startswith(("trtr_", "tstr_"))]
+    rows = [[name, *(m[k] for k in keys)] for name, m in utility["models"].items()]
+    if utility.get("survival"):
+        cox = utility["survival"]
+        rows.append(["cox (concordance)", *(cox.get(k, "") if "cindex" in k else "" for k in keys)])
+    imp = utility["importance"]
+    top = sorted(imp["real"], key=imp["real"].get, reverse=True)[:10]
+    words = (
+        f"<p>Feature importance (random forest): rank agreement {imp['spearman']:.3f} between the "
+        "models trained on real and on synthetic rows (Spearman; 1 = the same columns matter in "
+        f"the same order). Training rows: {utility['training_rows']['real']} real, "
+        f"{utility['training_rows']['synthetic']} synthetic.</p>"
+    )
+    bars = _bars(
+        "feature importance",
+        top,
+        {"real": [imp["real"][c] for c in top], "synthetic": [imp["synthetic"][c] for c in top]},
+        [_REAL, _SYN],
+        ylim=None,
+    )
+    return _table(["model", *keys], rows) + words + bars
+
+
 def evaluation_html(
     train: pd.DataFrame,
     holdout: pd.DataFrame | None,
@@ -254,16 +338,18 @@ def evaluation_html(
         f"<tr><td class=l>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in summary.items()
     )
 
-    real_assoc = associations(train, kinds)
-    synth_assoc = associations(synth, kinds)
+    # Plots and the association heatmap draw at most REPORT_ROWS rows a side (stated on the page).
+    rng = np.random.default_rng(0)
+    pick = lambda df, n: df.iloc[rng.choice(len(df), min(len(df), n), replace=False)]  # noqa: E731
+    train_view, synth_view = pick(train, REPORT_ROWS), pick(synth, REPORT_ROWS)
+    real_assoc = associations(train_view, kinds)
+    synth_assoc = associations(synth_view, kinds)
     diff = {
         "columns": real_assoc["columns"],
         "matrix": (np.asarray(synth_assoc["matrix"]) - np.asarray(real_assoc["matrix"])).tolist(),
     }
 
     enc = TableEncoder.fit(train, kinds, scaling="range")
-    rng = np.random.default_rng(0)
-    pick = lambda df, n: df.iloc[rng.choice(len(df), min(len(df), n), replace=False)]  # noqa: E731
     real_x, synth_x = enc.transform(pick(train, 3000)), enc.transform(pick(synth, 3000))
     privacy_plot, privacy_words = (
         "",
@@ -272,7 +358,7 @@ def evaluation_html(
     if holdout is not None:
         index = NearestNeighbors(n_neighbors=1).fit(enc.transform(pick(train, len(holdout))))
         d_syn = index.kneighbors(synth_x)[0][:, 0]
-        d_hold = index.kneighbors(enc.transform(holdout))[0][:, 0]
+        d_hold = index.kneighbors(enc.transform(pick(holdout, 3000)))[0][:, 0]
         privacy_plot = _distance_histogram(d_syn, d_hold)
         privacy_words = (
             f"<p>DCR share {summary.get('dcr_share', float('nan')):.3f}: the share of synthetic rows whose closest "
@@ -283,6 +369,21 @@ def evaluation_html(
             f"coin). {summary.get('exact_copies', 0)} synthetic rows copy a training row exactly. If the two "
             "histograms below overlap, synthetic rows are no closer to training patients than unseen patients are.</p>"
         )
+    privacy_words += _more_privacy(metrics, summary)
+    if metrics.get("differential_privacy"):
+        dp = metrics["differential_privacy"]
+        privacy_words = (
+            f"<p><b>Differential privacy: (ε = {dp['epsilon']:.3g}, δ = {dp['delta']:.2g})</b>. "
+            "The generator learnt from the real rows only through a critic trained with DP-SGD "
+            f"(each patient's gradient clipped to {dp['max_grad_norm']:g}, Gaussian noise of "
+            f"multiplier {dp['noise_multiplier']:.3g}, {dp['steps']} steps at sampling rate "
+            f"{dp['sample_rate']:.3g}, accountant {html.escape(dp['accountant'])}); preprocessing: "
+            f"{html.escape(dp['preprocessing'])}. Whatever else one learns from this synthetic "
+            "data, the chance of any outcome changes by at most a factor e<sup>ε</sup> whether or "
+            "not one patient was in the training data (except with probability δ). The removal "
+            "of exact copies and the scores on this page look at the real rows again and are not "
+            "covered by that guarantee.</p>"
+        ) + privacy_words
     utility_plot = ""
     if metrics.get("utility"):
         models = metrics["utility"]["models"]
@@ -295,8 +396,9 @@ def evaluation_html(
             },
             [_REAL, _SYN],
         )
+        utility_plot += _more_utility(metrics["utility"])
     marginals = "".join(
-        f"<div class=card>{_marginal_plot(c, k, train[c], synth[c])}<p>similarity {metrics['column_shapes'][c]:.3f}</p></div>"
+        f"<div class=card>{_marginal_plot(c, k, train_view[c], synth_view[c])}<p>similarity {metrics['column_shapes'][c]:.3f}</p></div>"
         for c, k in kinds.items()
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", []))
@@ -306,7 +408,7 @@ def evaluation_html(
 <h2>Verdict: {verdict}</h2><ul>{reasons}</ul>
 <p>{metrics["rows"]["synthetic"]} synthetic rows compared with {metrics["rows"]["train"]} real training rows
 {"" if holdout is None else f"and {metrics['rows']['holdout']} real holdout rows the generator never saw"}.
-Columns that differ most: {worst_cols}. Column pairs whose relationship differs most: {worst_pairs}.
+{f"Plots draw a random {REPORT_ROWS} rows a side; every figure in the tables uses the rows stated in the notes. " if max(len(train), len(synth)) > REPORT_ROWS else ""}Columns that differ most: {worst_cols}. Column pairs whose relationship differs most: {worst_pairs}.
 Detection AUC {summary["detection_auc"]:.3f}: a gradient-boosting classifier tells real from synthetic rows
 that well (0.5 = not at all).</p>
 <table>{rows}</table>{"<ul>" + notes + "</ul>" if notes else ""}

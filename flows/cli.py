@@ -15,15 +15,30 @@ EXIT_REJECTED = 3
 HEADLINE = [
     ("column_shape_similarity", "column shapes (1 = identical)"),
     ("pair_trend_similarity", "pair trends (1 = identical)"),
+    ("coverage", "coverage of categories and ranges"),
     ("detection_auc", "detection AUC (0.5 = indistinguishable)"),
     ("trtr_auc", "TRTR AUC (real -> holdout)"),
     ("tstr_auc", "TSTR AUC (synthetic -> holdout)"),
     ("auc_gap", "TRTR - TSTR"),
+    ("trtr_f1", "TRTR F1"),
+    ("tstr_f1", "TSTR F1"),
+    ("trtr_cindex", "TRTR concordance index"),
+    ("tstr_cindex", "TSTR concordance index"),
     ("trtr_r2", "TRTR R2"),
     ("tstr_r2", "TSTR R2"),
+    ("trtr_mae", "TRTR MAE"),
+    ("tstr_mae", "TSTR MAE"),
+    ("importance_rank_agreement", "feature-importance rank agreement"),
     ("dcr_share", "DCR share (0.5 = no memorisation)"),
-    ("membership_auc", "membership attack AUC (0.5 = no leak)"),
+    ("nndr_median", "NNDR median (0 = sits on one patient)"),
+    ("membership_distance_auc", "membership attack AUC, distance"),
+    ("membership_density_auc", "membership attack AUC, density"),
+    ("attribute_inference_advantage", "attribute attack advantage (0 = none)"),
+    ("k_anonymity", "k-anonymity over quasi-identifiers"),
+    ("small_group_share", "rows pointing at < 5 real patients"),
     ("exact_copies", "exact copies of training rows"),
+    ("dp_epsilon", "differential privacy: epsilon spent"),
+    ("dp_delta", "differential privacy: delta"),
 ]
 
 
@@ -45,7 +60,53 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         default=16,
         help="discriminator-guided sampling pool factor (default 16; 1 turns it off)",
     )
+    p.add_argument(
+        "--dp-epsilon",
+        type=float,
+        help="train with differential privacy (DP-SGD) at this epsilon; needs --spec with "
+        "declared bounds and values",
+    )
+    p.add_argument("--dp-delta", type=float, help="DP delta (default 1/(10 n), below 1/n)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_role_options(p: argparse.ArgumentParser) -> None:
+    """Column roles for a spec inferred from the data (a --spec file declares its own)."""
+    p.add_argument(
+        "--id-column", action="append", default=[], help="identifier column (repeatable)"
+    )
+    p.add_argument(
+        "--non-predictor",
+        action="append",
+        default=[],
+        help="column kept out of utility models, e.g. follow-up time (repeatable)",
+    )
+    p.add_argument(
+        "--survival-time",
+        help="follow-up time column; the target is then the event (scores the concordance index)",
+    )
+    p.add_argument(
+        "--quasi-identifier",
+        action="append",
+        default=[],
+        help="column an attacker may know, e.g. age or postcode (repeatable; k-anonymity)",
+    )
+    p.add_argument(
+        "--sensitive",
+        action="append",
+        default=[],
+        help="column an attacker must not learn, e.g. a diagnosis (repeatable; attribute attack)",
+    )
+
+
+def _roles(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "id_columns": args.id_column,
+        "non_predictors": args.non_predictor,
+        "survival_time": args.survival_time,
+        "quasi_identifiers": args.quasi_identifier,
+        "sensitive": args.sensitive,
+    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,15 +121,7 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--spec", help="dataset spec YAML; inferred and stored in the run folder when absent"
     )
-    gen.add_argument(
-        "--id-column", action="append", default=[], help="identifier column (repeatable)"
-    )
-    gen.add_argument(
-        "--non-predictor",
-        action="append",
-        default=[],
-        help="column kept out of utility models, e.g. follow-up time (repeatable)",
-    )
+    _add_role_options(gen)
     gen.add_argument("--dataset", help="dataset name in the output tree (default: file name)")
     _add_generate_options(gen)
 
@@ -102,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
         "--holdout", help="real rows the generator never saw (needed for utility and privacy)"
     )
     ev.add_argument("--spec", help="dataset spec YAML (inferred from REAL when absent)")
+    _add_role_options(ev)
     ev.add_argument(
         "--out", default="./synthcare-evaluation", help="folder for metrics.json and report.html"
     )
@@ -111,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _spec_for(data_url: str, spec_url: str | None, target: str | None):  # noqa: ANN202
+def _spec_for(data_url: str, spec_url: str | None, target: str | None, **roles: Any):  # noqa: ANN202
     """The table at ``data_url`` and its spec: the given one, or one inferred from the table."""
     from generators.schema import infer_spec
     from tasks.config import dataset_name_of
@@ -119,7 +173,7 @@ def _spec_for(data_url: str, spec_url: str | None, target: str | None):  # noqa:
 
     spec = read_spec(spec_url, target) if spec_url else None
     raw = read_table(data_url, spec)
-    return raw, spec or infer_spec(raw, name=dataset_name_of(data_url), target=target)
+    return raw, spec or infer_spec(raw, name=dataset_name_of(data_url), target=target, **roles)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -195,13 +249,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         target=args.target,
         spec=args.spec and _local(args.spec),
         dataset=args.dataset,
-        id_columns=args.id_column,
-        non_predictors=args.non_predictor,
+        **_roles(args),
         generator=args.generator,
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
         guidance_pool=args.guidance_pool,
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
         output=_local(args.out),
         progress=not args.no_progress and sys.stderr.isatty(),
     )
@@ -221,6 +276,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rows=args.rows,
         seed=args.seed,
         guidance_pool=args.guidance_pool,
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)
@@ -233,7 +290,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tasks.validation import coerce, read_table, validate
 
     real_url = _local(args.real)
-    raw, spec = _spec_for(real_url, args.spec and _local(args.spec), args.target)
+    raw, spec = _spec_for(real_url, args.spec and _local(args.spec), args.target, **_roles(args))
     real = validate(raw, spec, args.real)
     holdout = None
     if args.holdout:

@@ -2,7 +2,9 @@
 
 It ships inside scikit-survival (the ``demo`` extra, GPL-3, never imported by the core). The CSV is
 written as a hospital would export it; the spec keeps follow-up time and cause of death out of the
-utility models, since both give away the outcome (``death``).
+utility models, since both give away the outcome (``death``); follow-up time and death together
+are the survival outcome (concordance index). Age, sex and sampling year are what an attacker might
+know of a participant; the MGUS diagnosis and the cause of death are what they must not learn.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ COLUMNS = [
     "chapter",
 ]
 NON_PREDICTORS = ["futime", "chapter"]
+# What an attacker could know about a participant, and what they must not learn.
+QUASI_IDENTIFIERS = ["age", "sex", "sample.yr"]
+SENSITIVE = ["mgus", "chapter"]
 
 
 def flchain_frame() -> pd.DataFrame:
@@ -57,12 +62,16 @@ def write_flchain_csv(folder: str | Path) -> Path:
 
 
 def demo_config(data: str | Path, output: str, **settings: Any) -> RunConfig:
-    """The demo's run: predict death, with follow-up time and cause of death kept out of the models."""
+    """The demo's run: predict death (and survival), follow-up time and cause of death kept out of
+    the models, privacy roles declared."""
     return RunConfig(
         data=str(data),
         target="death",
         dataset="flchain",
         non_predictors=NON_PREDICTORS,
+        survival_time="futime",
+        quasi_identifiers=QUASI_IDENTIFIERS,
+        sensitive=SENSITIVE,
         output=output,
         **settings,
     )

@@ -95,6 +95,14 @@ class DatasetSpec(BaseModel):
     # Columns that must not be used as predictors of the target (follow-up time, cause of death):
     # they are generated like any other column but kept out of the utility models.
     non_predictors: list[str] = Field(default_factory=list)
+    # Survival target: the target is the event indicator and this column the follow-up time;
+    # utility then also scores the concordance index of risk predictions.
+    survival_time: str | None = None
+    # Privacy roles: columns an attacker may know about a patient (age, sex, postcode) and
+    # columns they must not learn (diagnoses, results). k-anonymity is measured over the first,
+    # attribute inference against the second.
+    quasi_identifiers: list[str] = Field(default_factory=list)
+    sensitive: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
@@ -102,10 +110,29 @@ class DatasetSpec(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate column names: {dupes}")
-        for role in ("id_columns", "non_predictors"):
+        for role in ("id_columns", "non_predictors", "quasi_identifiers", "sensitive"):
             unknown = [c for c in getattr(self, role) if c not in names]
             if unknown:
                 raise ValueError(f"{role} names unknown columns {unknown}; known: {names}")
+        for role in ("quasi_identifiers", "sensitive"):
+            ids = [c for c in getattr(self, role) if c in self.id_columns]
+            if ids:
+                raise ValueError(f"{role} cannot hold id columns {ids} (ids are generated fresh)")
+        both = sorted(set(self.quasi_identifiers) & set(self.sensitive))
+        if both:
+            raise ValueError(f"columns {both} cannot be both quasi-identifier and sensitive")
+        if self.survival_time is not None:
+            if self.survival_time not in names:
+                raise ValueError(
+                    f"survival_time {self.survival_time!r} is not a column; known: {names}"
+                )
+            if self.target is None or self.column(self.survival_time).is_discrete:
+                raise ValueError(
+                    f"survival_time {self.survival_time!r} needs a numeric column and an event "
+                    "indicator as target"
+                )
+            if self.survival_time == self.target:
+                raise ValueError("survival_time and target must be different columns")
         if self.target is not None:
             if self.target not in names:
                 raise ValueError(f"target {self.target!r} is not a column; known: {names}")
@@ -130,7 +157,7 @@ class DatasetSpec(BaseModel):
 
     @property
     def predictors(self) -> list[str]:
-        skip = {self.target, *self.id_columns, *self.non_predictors}
+        skip = {self.target, self.survival_time, *self.id_columns, *self.non_predictors}
         return [c.name for c in self.columns if c.name not in skip]
 
     def kinds(self) -> dict[str, Literal["numeric", "categorical"]]:
@@ -285,6 +312,9 @@ def infer_spec(
     target: str | None = None,
     id_columns: list[str] | None = None,
     non_predictors: list[str] | None = None,
+    survival_time: str | None = None,
+    quasi_identifiers: list[str] | None = None,
+    sensitive: list[str] | None = None,
 ) -> DatasetSpec:
     """Infer a spec from a table. Text or id-named integer columns unique in every row are ids."""
     ids = list(id_columns or [])
@@ -306,13 +336,20 @@ def infer_spec(
         c.model_copy(update={"min": None, "max": None, "values": None}) if c.name in ids else c
         for c in columns
     ]
-    return DatasetSpec(
-        name=name,
-        columns=columns,
-        target=target,
-        id_columns=ids,
-        non_predictors=list(non_predictors or []),
-    )
+    try:
+        return DatasetSpec(
+            name=name,
+            columns=columns,
+            target=target,
+            id_columns=ids,
+            non_predictors=list(non_predictors or []),
+            survival_time=survival_time,
+            quasi_identifiers=list(quasi_identifiers or []),
+            sensitive=list(sensitive or []),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors())
+        raise SpecError(f"{name}: cannot infer a spec: {problems}") from exc
 
 
 def is_missing(value: Any) -> bool:

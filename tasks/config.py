@@ -51,6 +51,15 @@ class RunConfig(BaseModel):
     non_predictors: list[str] = Field(
         default_factory=list, description="Columns kept out of utility models (e.g. follow-up time)"
     )
+    survival_time: str | None = Field(
+        None, description="Follow-up time column when the target is an event (concordance index)"
+    )
+    quasi_identifiers: list[str] = Field(
+        default_factory=list, description="Columns an attacker may know (k-anonymity)"
+    )
+    sensitive: list[str] = Field(
+        default_factory=list, description="Columns an attacker must not learn (attribute attack)"
+    )
     generator: str = Field("ctgan", description="Generator name (see `synthcare generators`)")
     generator_config: dict[str, Any] = Field(default_factory=dict, description="Generator settings")
     epochs: int | None = Field(
@@ -73,6 +82,15 @@ class RunConfig(BaseModel):
         description="Discriminator-guided sampling: draw this many times the rows and keep them in "
         "proportion to how real they look (1 = off)",
     )
+    dp_epsilon: float | None = Field(
+        None,
+        gt=0,
+        description="Train with differential privacy at this epsilon (needs a spec with declared "
+        "bounds and values; turns guided sampling off)",
+    )
+    dp_delta: float | None = Field(
+        None, gt=0, lt=1, description="DP delta; default 1/(10 n), always below 1/n"
+    )
     gate: GateConfig = Field(default_factory=GateConfig, description="Release thresholds")
     chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
@@ -83,12 +101,41 @@ class RunConfig(BaseModel):
         registry.get(name)  # raises with the known names
         return name
 
+    def roles(self) -> dict[str, Any]:
+        """The column roles a spec inferred for this run gets (a given spec brings its own)."""
+        return {
+            "target": self.target,
+            "id_columns": self.id_columns,
+            "non_predictors": self.non_predictors,
+            "survival_time": self.survival_time,
+            "quasi_identifiers": self.quasi_identifiers,
+            "sensitive": self.sensitive,
+        }
+
     def generator_settings(self) -> dict[str, Any]:
         settings = dict(self.generator_config)
         if self.epochs is not None:
             settings["epochs"] = self.epochs
-        registry.get(self.generator).config_class.model_validate(settings)  # fail before any work
+        config_class = registry.get(self.generator).config_class
+        if self.dp_epsilon is not None:
+            if "dp_epsilon" not in config_class.model_fields:
+                raise ValueError(
+                    f"generator {self.generator!r} cannot train with differential privacy; "
+                    "use ctgan"
+                )
+            settings.update(dp_epsilon=self.dp_epsilon, dp_delta=self.dp_delta)
+        config_class.model_validate(settings)  # fail before any work
         return settings
+
+    @property
+    def private(self) -> bool:
+        return self.dp_epsilon is not None
+
+    @property
+    def sampling_pool(self) -> int:
+        """Guided sampling fits a classifier on the real rows, outside any DP accounting: off
+        under differential privacy."""
+        return 1 if self.private else self.guidance_pool
 
     @property
     def dataset_name(self) -> str:

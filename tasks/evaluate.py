@@ -9,9 +9,16 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from evaluation.fidelity import column_shapes, detection_auc, pair_trends
+from evaluation.fidelity import column_shapes, coverage, detection_auc, pair_trends
 from evaluation.gate import decide
-from evaluation.privacy import dcr, exact_copies, membership_inference
+from evaluation.privacy import (
+    attribute_inference,
+    dcr,
+    density_membership_inference,
+    exact_copies,
+    k_anonymity,
+    membership_inference,
+)
 from evaluation.report import evaluation_html
 from evaluation.utility import tstr
 from generators.schema import DatasetSpec
@@ -48,22 +55,58 @@ def score(
 
     shapes = timed("column_shapes", column_shapes, train, synth, kinds)
     trends = timed("pair_trends", pair_trends, train, synth, kinds)
+    reach = timed("coverage", coverage, train, synth, kinds)
     detection = timed("detection", detection_auc, train, synth, kinds, seed=seed)
     copies = timed("exact_copies", exact_copies, train[modelled], synth[modelled])
     summary: dict[str, Any] = {
         "column_shape_similarity": float(pd.Series(shapes).mean()),
         "pair_trend_similarity": float(pd.Series(trends).mean()) if trends else 1.0,
+        "coverage": float(pd.Series(reach).mean()),
         "detection_auc": detection["auc"],
     }
-    utility = distance = membership = None
+    utility = distance = membership = density = attributes = None
     if holdout is None:
-        notes.append("no holdout: utility, DCR share and membership AUC were not measured")
+        notes.append(
+            "no holdout: utility, DCR share, NNDR, membership and attribute attacks were not "
+            "measured"
+        )
     else:
         distance = timed("dcr", dcr, train, holdout, synth, kinds, seed=seed)
         membership = timed(
             "membership", membership_inference, train, holdout, synth, kinds, seed=seed
         )
-        summary.update(dcr_share=distance["share"], membership_auc=membership["distance_auc"])
+        density = timed(
+            "membership_density",
+            density_membership_inference,
+            train,
+            holdout,
+            synth,
+            kinds,
+            seed=seed,
+        )
+        summary.update(
+            dcr_share=distance["share"],
+            nndr_median=distance["nndr_median"],
+            # the gate holds the stronger of the two attacks
+            membership_auc=max(membership["distance_auc"], density["density_auc"]),
+            membership_distance_auc=membership["distance_auc"],
+            membership_density_auc=density["density_auc"],
+        )
+        if spec.sensitive:
+            attributes = timed(
+                "attribute_inference",
+                attribute_inference,
+                train,
+                holdout,
+                synth,
+                kinds,
+                spec.sensitive,
+                spec.quasi_identifiers or None,
+                seed=seed,
+            )
+            summary["attribute_inference_advantage"] = max(
+                a["advantage"] for a in attributes.values()
+            )
         if spec.target:
             predictors = [p for p in spec.predictors if p in kinds]
             utility = timed(
@@ -76,25 +119,54 @@ def score(
                 target_kind=kinds[spec.target],
                 predictors=predictors,
                 kinds=kinds,
+                survival_time=spec.survival_time,
                 seed=seed,
             )
-            metric = utility["metric"]
-            summary.update(
-                {
-                    f"trtr_{metric}": utility["trtr"],
-                    f"tstr_{metric}": utility["tstr"],
-                    f"{metric}_gap": utility["gap"],
-                }
-            )
+            notes += utility["notes"]
+            for key in (
+                "trtr_auc",
+                "tstr_auc",
+                "trtr_f1",
+                "tstr_f1",
+                "trtr_r2",
+                "tstr_r2",
+                "trtr_mae",
+                "tstr_mae",
+                "trtr_cindex",
+                "tstr_cindex",
+            ):
+                if key in utility:
+                    summary[key] = utility[key]
+            summary[f"{utility['metric']}_gap"] = utility["gap"]
+            summary["importance_rank_agreement"] = utility["importance"]["spearman"]
+    anonymity = None
+    if spec.quasi_identifiers:
+        anonymity = timed("k_anonymity", k_anonymity, train, synth, kinds, spec.quasi_identifiers)
+        summary.update(
+            k_anonymity=anonymity["k_synthetic"],
+            small_group_share=anonymity["small_group_share"],
+        )
+    for name, rows in (("detection", detection["rows_per_side"]),):
+        if rows < min(len(train), len(synth)):
+            notes.append(f"{name}: {rows} rows per side, subsampled")
+    if distance and distance["synthetic_rows_scored"] < len(synth):
+        notes.append(
+            f"DCR, NNDR and distance attack: {distance['synthetic_rows_scored']} synthetic rows "
+            "scored, subsampled"
+        )
     summary["exact_copies"] = copies
     return {
         "summary": summary,
         "column_shapes": shapes,
         "pair_trends": trends,
         "detection": detection,
+        "coverage": reach,
         "utility": utility,
         "dcr": distance,
         "membership": membership,
+        "membership_density": density,
+        "attribute_inference": attributes,
+        "k_anonymity": anonymity,
         "notes": notes,
         "timings": timings,
         "rows": {
@@ -137,10 +209,15 @@ def evaluate(
     spec: DatasetSpec,
     seed: int,
     thresholds: dict[str, Any],
+    privacy_budget: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     train, holdout = storage.read_parquet(train_url), storage.read_parquet(holdout_url)
     synth = coerce(read_parts(part_urls), spec)[0]  # dates stored as text compare as dates
     metrics = score(train, holdout, synth, spec, seed)
+    if privacy_budget:
+        metrics["differential_privacy"] = privacy_budget
+        metrics["summary"]["dp_epsilon"] = privacy_budget["epsilon"]
+        metrics["summary"]["dp_delta"] = privacy_budget["delta"]
     metrics, page = judge_and_report(
         metrics, thresholds, train, holdout, synth, spec, f"Synthetic {spec.name}: evaluation"
     )

@@ -8,7 +8,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
-from generators.schema import DatasetSpec, infer_spec
+from generators.schema import DatasetSpec, SpecError, infer_spec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 from tasks.config import RunConfig
@@ -29,15 +29,16 @@ def ingest(config: RunConfig, run_url: str) -> Ingested:
     logger = get_run_logger()
     data = read_input(config.data)
     given = read_spec(config.spec, config.target) if config.spec else None
+    if config.private and given is None:
+        raise SpecError(
+            f"{config.data}: differential privacy needs a spec (--spec) declaring every column's "
+            "bounds and values; inferring them from the data would leak it outside the privacy "
+            "budget (write one with `synthcare validate DATA --write-spec spec.yaml`, then set "
+            "bounds a clinician would, not the data's own extremes)"
+        )
     raw = parse_table(config.data, data, given)
     inferred = given is None
-    spec = given or infer_spec(
-        raw,
-        name=config.dataset_name,
-        target=config.target,
-        id_columns=config.id_columns,
-        non_predictors=config.non_predictors,
-    )
+    spec = given or infer_spec(raw, name=config.dataset_name, **config.roles())
     typed = validate(raw, spec, config.data)
     logger.info(
         "validated %s: %d rows x %d columns against %s spec",

@@ -176,3 +176,69 @@ def test_membership_attack_finds_memorised_patients_only(halves) -> None:
     honest = membership_inference(train, holdout, fresh, KINDS)
     assert leaked["distance_auc"] > 0.8
     assert 0.4 < honest["distance_auc"] < 0.6
+
+
+def test_coverage_sees_lost_categories_and_narrowed_ranges(halves) -> None:
+    from evaluation.fidelity import coverage
+
+    a, b = halves
+    assert coverage(a, a, KINDS) == {c: 1.0 for c in KINDS}
+    narrow = b.copy()
+    narrow["age"] = narrow["age"].clip(40, 60)
+    narrow["ward"] = narrow["ward"].replace({"icu": "general"})
+    out = coverage(a, narrow, KINDS)
+    span = a["age"].max() - a["age"].min()
+    assert out["age"] == pytest.approx(20 / span)
+    assert out["ward"] == pytest.approx(4 / 5)  # four of five labels (missing is one) remain
+    assert out["sex"] == 1.0
+
+
+def test_utility_reports_f1_mae_and_importance_agreement(halves, real) -> None:
+    train, holdout = halves
+    predictors = ["age", "sex", "creatinine", "stage", "ward"]
+    common = dict(target="died", target_kind="categorical", predictors=predictors, kinds=KINDS)
+    same = tstr(train, holdout, real.iloc[:600], **common)
+    shuffled = train.copy()
+    for col in predictors:
+        shuffled[col] = shuffled[col].sample(frac=1, random_state=3).to_numpy()
+    broken = tstr(train, holdout, shuffled, **common)
+    assert 0.4 < same["trtr_f1"] <= 1.0 and same["tstr_f1"] == same["trtr_f1"]
+    assert broken["tstr_f1"] < same["tstr_f1"] - 0.2
+    assert same["importance"]["spearman"] == pytest.approx(1.0)
+    assert broken["importance"]["spearman"] < 0.9
+    assert max(same["importance"]["real"], key=same["importance"]["real"].get) in ("age", "stage")
+    numeric = tstr(
+        train,
+        holdout,
+        train,
+        target="creatinine",
+        target_kind="numeric",
+        predictors=["age", "sex", "stage"],
+        kinds=KINDS,
+    )
+    assert numeric["trtr_mae"] == numeric["tstr_mae"] > 0
+
+
+def test_survival_target_scores_concordance(halves) -> None:
+    train, holdout = halves
+    rng = np.random.default_rng(0)
+
+    def with_time(df: pd.DataFrame) -> pd.DataFrame:  # deaths come early, in proportion to age
+        return df.assign(
+            days=np.where(df["died"] == 1, 400 - 3 * df["age"], 900) + rng.integers(0, 50, len(df))
+        )
+
+    train, holdout = with_time(train), with_time(holdout)
+    kinds = {**KINDS, "days": "numeric"}
+    out = tstr(
+        train,
+        holdout,
+        train,
+        target="died",
+        target_kind="categorical",
+        predictors=["age", "sex", "creatinine", "stage", "ward"],
+        kinds=kinds,
+        survival_time="days",
+    )
+    assert out["trtr_cindex"] > 0.75 and out["tstr_cindex"] == out["trtr_cindex"]
+    assert out["survival"]["trtr_cindex"] > 0.75 and out["survival"]["gap"] == 0.0

@@ -58,3 +58,37 @@ def test_bad_specs_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(SpecError, match="my.yaml") as err:
         DatasetSpec.from_yaml(text, source="my.yaml")
     assert message in str(err.value)
+
+
+def test_privacy_and_survival_roles(patients: pd.DataFrame) -> None:
+    df = patients.assign(days=range(len(patients)))
+    spec = infer_spec(
+        df,
+        target="died",
+        survival_time="days",
+        quasi_identifiers=["age", "sex"],
+        sensitive=["ward"],
+    )
+    assert "days" not in spec.predictors and "died" not in spec.predictors
+    again = DatasetSpec.from_yaml(spec.to_yaml())
+    assert again.survival_time == "days" and again.quasi_identifiers == ["age", "sex"]
+    assert again.sensitive == ["ward"]
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ({"sensitive": ["diagnosis"]}, "sensitive names unknown columns"),
+        (
+            {"quasi_identifiers": ["age"], "sensitive": ["age"]},
+            "both quasi-identifier and sensitive",
+        ),
+        ({"quasi_identifiers": ["patient_id"]}, "cannot hold id columns"),
+        ({"survival_time": "sex"}, "needs a numeric column"),
+        ({"survival_time": "age", "target": None}, "needs a numeric column"),
+    ],
+)
+def test_bad_roles_name_the_problem(patients: pd.DataFrame, roles: dict, message: str) -> None:
+    settings = {"target": "died", **roles}
+    with pytest.raises(SpecError, match=message):
+        infer_spec(patients, **settings)

@@ -87,7 +87,7 @@ def generate(config: RunConfig) -> str:
         config.rows or ingested.rows,
         config.seed,
         config.chunk_rows,
-        config.guidance_pool,
+        config.sampling_pool,
         ingested.file_dtypes,
     )
     metrics = clock(
@@ -100,6 +100,7 @@ def generate(config: RunConfig) -> str:
         spec,
         config.seed,
         config.gate.model_dump(),
+        trained.privacy,
     )
     results = {
         "spec_inferred": ingested.spec_inferred,

@@ -45,6 +45,7 @@ class FitReport:
     epochs: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    privacy: dict[str, Any] | None = None  # the spent (epsilon, delta) of a private fit
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -98,7 +99,7 @@ class Generator(ABC):
         self.id_starts = {c: _id_start(data[c]) for c in spec.id_columns}
         set_threads(self.config.threads)
         torch.manual_seed(seed)
-        self.transformer = TableTransformer.fit(data, spec, seed)
+        self.transformer = self._fit_transformer(data, spec, seed)
         matrix = self.transformer.transform(data, seed)
         start = time.perf_counter()
         report = self._fit(matrix, seed=seed, on_epoch=on_epoch)
@@ -158,6 +159,12 @@ class Generator(ABC):
         return model
 
     # -- what a model implements ------------------------------------------------------------
+    def _fit_transformer(
+        self, data: pd.DataFrame, spec: DatasetSpec, seed: int
+    ) -> TableTransformer:
+        """The column encoders; fitted on the data unless the model must not look at it."""
+        return TableTransformer.fit(data, spec, seed)
+
     @abstractmethod
     def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         """Learn the encoded training matrix (rows x ``self.transformer.width``)."""

@@ -16,13 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
 from generators.registry import register
-from generators.transforms import Span
+from generators.schema import DatasetSpec
+from generators.transforms import Span, TableTransformer
 
 
 class CTGANConfig(GeneratorConfig):
@@ -43,6 +46,21 @@ class CTGANConfig(GeneratorConfig):
     # Sample from an exponential moving average of the generator's weights (Yazici et al., 2019):
     # the raw generator oscillates around the equilibrium; its average sits closer to it.
     ema_decay: float | None = 0.995
+    # Differential privacy (DP-SGD on the critic, Opacus): the critic is the only part that sees
+    # real rows, so the generator inherits its guarantee. See ``_fit_private`` for what changes.
+    dp_epsilon: float | None = Field(None, gt=0)
+    dp_delta: float | None = Field(None, gt=0, lt=1)  # default 1 / (10 n), always below 1 / n
+    dp_max_grad_norm: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_dp(self) -> CTGANConfig:
+        if self.dp_delta is not None and self.dp_epsilon is None:
+            raise ValueError("dp_delta is set but dp_epsilon is not")
+        return self
+
+    @property
+    def private(self) -> bool:
+        return self.dp_epsilon is not None
 
 
 class _Residual(nn.Module):
@@ -181,13 +199,25 @@ class CTGAN(Generator):
         self.critic: _Critic | None = None
         self.sampler: ConditionSampler | None = None
 
+    @property
+    def _pac(self) -> int:
+        # Under DP a "sample" must be one patient, so the critic judges rows one at a time.
+        return 1 if self.config.private else self.config.pac
+
+    def _fit_transformer(
+        self, data: pd.DataFrame, spec: DatasetSpec, seed: int
+    ) -> TableTransformer:
+        if self.config.private:
+            return TableTransformer.from_spec(spec)
+        return super()._fit_transformer(data, spec, seed)
+
     # -- pieces --------------------------------------------------------------------------------
     def _build(self, data_dim: int, cond_dim: int, device: torch.device) -> None:
         cfg = self.config
         self.trainee = _GeneratorNet(cfg.embedding_dim + cond_dim, cfg.generator_dim, data_dim).to(
             device
         )
-        self.critic = _Critic(data_dim + cond_dim, cfg.discriminator_dim, cfg.pac).to(device)
+        self.critic = _Critic(data_dim + cond_dim, cfg.discriminator_dim, self._pac).to(device)
         if cfg.ema_decay is None:
             self.generator = self.trainee
         else:
@@ -255,6 +285,8 @@ class CTGAN(Generator):
 
     # -- Generator contract ----------------------------------------------------------------------
     def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+        if self.config.private:
+            return self._fit_private(matrix, seed=seed, on_epoch=on_epoch)
         cfg = self.config
         device = resolve_device(cfg.device)
         rng = np.random.default_rng(seed)
@@ -340,6 +372,114 @@ class CTGAN(Generator):
                 on_epoch(epoch, cfg.epochs, losses)
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history)
 
+    def _fit_private(
+        self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None
+    ) -> FitReport:
+        """DP-SGD on the critic at (dp_epsilon, dp_delta), accounted by Opacus (RDP).
+
+        What differs from the plain fit, and why:
+        - the transforms come from the spec's declared bounds and values (``_fit_transformer``);
+        - no conditional vector: training-by-sampling draws rows by category frequencies, which
+          are data; real rows are Poisson-sampled uniformly, as the accountant assumes;
+        - pac 1 and the standard (non-saturating) GAN loss: the gradient penalty needs a second
+          backward pass per sample, which DP-SGD's per-sample gradients do not support;
+        - each step the critic sees real and generated rows in one batch, every row's gradient
+          clipped to ``dp_max_grad_norm`` and Gaussian noise added before the update.
+        """
+        from opacus import PrivacyEngine
+        from torch.utils.data import DataLoader, TensorDataset
+
+        cfg = self.config
+        device = resolve_device(cfg.device)
+        n = len(matrix)
+        delta = cfg.dp_delta if cfg.dp_delta is not None else 1.0 / (10 * n)
+        if delta >= 1.0 / n:
+            raise ValueError(f"dp_delta {delta:g} must be below 1/n = {1 / n:g} for {n} rows")
+        batch = min(cfg.batch_size, n)
+        self.sampler = ConditionSampler([], [])
+        self._build(matrix.shape[1], 0, device)
+        opt_g = torch.optim.Adam(
+            self.trainee.parameters(),
+            lr=cfg.generator_lr,
+            betas=(0.5, 0.9),
+            weight_decay=cfg.generator_decay,
+        )
+        opt_d = torch.optim.Adam(
+            self.critic.parameters(),
+            lr=cfg.discriminator_lr,
+            betas=(0.5, 0.9),
+            weight_decay=cfg.discriminator_decay,
+        )
+        loader = DataLoader(
+            TensorDataset(torch.as_tensor(matrix)),
+            batch_size=batch,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        engine = PrivacyEngine(accountant="rdp", secure_mode=False)
+        critic, opt_d, loader = engine.make_private_with_epsilon(
+            module=self.critic,
+            optimizer=opt_d,
+            data_loader=loader,
+            target_epsilon=cfg.dp_epsilon,
+            target_delta=delta,
+            epochs=cfg.epochs,
+            max_grad_norm=cfg.dp_max_grad_norm,
+            noise_generator=torch.Generator(device=device).manual_seed(seed + 1),
+        )
+        empty = torch.zeros(batch, 0, device=device)
+        history: list[dict[str, float]] = []
+        step = 0
+        self.trainee.train()
+        critic.train()
+        for epoch in range(1, cfg.epochs + 1):
+            totals, steps = np.zeros(2), 0
+            for (real,) in loader:
+                real = real.to(device)
+                with torch.no_grad():
+                    z = torch.randn(batch, cfg.embedding_dim, device=device)
+                    fake = self._activate(self.trainee(torch.cat([z, empty], dim=1)))
+                labels = torch.cat([torch.ones(len(real)), torch.zeros(batch)]).to(device)
+                logits = critic(torch.cat([real, fake], dim=0)).squeeze(1)
+                loss_d = F.binary_cross_entropy_with_logits(logits, labels)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()  # clips each row's gradient, adds noise, accounts the step
+
+                critic.disable_hooks()  # the generator's step needs no per-sample gradients
+                z = torch.randn(batch, cfg.embedding_dim, device=device)
+                fake = self._activate(self.trainee(torch.cat([z, empty], dim=1)))
+                loss_g = F.binary_cross_entropy_with_logits(
+                    critic(fake).squeeze(1), torch.ones(batch, device=device)
+                )
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                critic.enable_hooks()
+                opt_d.zero_grad(set_to_none=True)  # drop the critic gradients of that pass
+                step += 1
+                steps += 1
+                self._update_average(step)
+                totals += [loss_g.item(), loss_d.item()]
+            losses = dict(
+                zip(("generator", "critic"), (totals / max(steps, 1)).tolist(), strict=True)
+            )
+            history.append({"epoch": epoch, **losses})
+            if on_epoch is not None:
+                on_epoch(epoch, cfg.epochs, losses)
+        critic.remove_hooks()
+        privacy = {
+            "epsilon": float(engine.get_epsilon(delta)),
+            "delta": delta,
+            "target_epsilon": cfg.dp_epsilon,
+            "noise_multiplier": float(opt_d.noise_multiplier),
+            "max_grad_norm": cfg.dp_max_grad_norm,
+            "sample_rate": batch / n,
+            "steps": step,
+            "accountant": "rdp (Opacus)",
+            "preprocessing": "spec bounds and values only (nothing fitted on the data)",
+        }
+        return FitReport(epochs=cfg.epochs, seconds=0.0, history=history, privacy=privacy)
+
     @torch.no_grad()
     def _sample(self, n: int, *, seed: int) -> np.ndarray:
         device = next(self.generator.parameters()).device
@@ -376,7 +516,7 @@ class CTGAN(Generator):
         return state
 
     def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        spans = self.transformer.discrete_spans()
+        spans = self.transformer.discrete_spans() if meta["condition_spans"] else []
         if [s.column for s in spans] != meta["condition_spans"]:
             raise ValueError("checkpoint's condition spans do not match its transforms")
         self.sampler = ConditionSampler(spans, meta["condition_probs"])

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
 
-from generators.schema import ColumnSpec, DatasetSpec, _sorted_values
+from generators.schema import ColumnSpec, DatasetSpec, SpecError, _sorted_values
 
 Activation = Literal["tanh", "softmax"]
 NS_PER_DAY = 86_400 * 10**9
@@ -114,6 +114,28 @@ class ContinuousTransform:
             decimals=col.decimals if kind == "numeric" else None,
             resolution_days=_resolution(series) if kind == "datetime" else None,
             log_shift=log_shift,
+        )
+
+    @classmethod
+    def from_bounds(cls, col: ColumnSpec) -> ContinuousTransform:
+        """One mode spanning the declared [min, max]: nothing is learnt from the data, as
+        differential privacy needs (the data's own modes and tails would leak)."""
+        kind = col.type if col.type in ("integer", "datetime") else "numeric"
+        lo, hi = col.bound("min"), col.bound("max")
+        if kind == "datetime":
+            lo, hi = lo.value / NS_PER_DAY, hi.value / NS_PER_DAY
+        time_of_day = col.format is not None and any(t in col.format for t in ("%H", "%M"))
+        return cls(
+            column=col.name,
+            kind=kind,
+            means=[(lo + hi) / 2],
+            stds=[max(hi - lo, 1e-9) / 8],  # the range is +-4 sigma: offsets fill [-1, 1]
+            weights=[1.0],
+            has_missing=col.nullable,
+            lower=lo,
+            upper=hi,
+            decimals=col.decimals if kind == "numeric" else None,
+            resolution_days=None if kind != "datetime" or time_of_day else 1.0,
         )
 
     def encode(self, series: pd.Series, rng: np.random.Generator) -> np.ndarray:
@@ -280,6 +302,14 @@ class DiscreteTransform:
             freq = np.append(freq, counts[counts.index.isna()].sum())
         return cls(column=col.name, categories=cats, frequencies=(freq / freq.sum()).tolist())
 
+    @classmethod
+    def from_values(cls, col: ColumnSpec) -> DiscreteTransform:
+        """The declared values (and missing, when nullable), learnt from nothing."""
+        cats: list[Any] = list(col.values or [])
+        if col.nullable:
+            cats.append(None)
+        return cls(column=col.name, categories=cats, frequencies=[1 / len(cats)] * len(cats))
+
     def codes(self, series: pd.Series) -> np.ndarray:
         lookup = {c: i for i, c in enumerate(self.categories) if c is not None}
         values = series.astype(object)
@@ -327,6 +357,30 @@ class TableTransformer:
             make = DiscreteTransform if col.is_discrete else ContinuousTransform
             transforms.append(make.fit(df[col.name], col, seed + i))
         return cls(transforms)
+
+    @classmethod
+    def from_spec(cls, spec: DatasetSpec) -> TableTransformer:
+        """Transforms built from the spec alone (declared bounds and values), for training
+        under differential privacy: fitting them on the data would spend privacy unaccounted."""
+        undeclared = [
+            f"{c.name} (values)" if c.is_discrete else f"{c.name} (min and max)"
+            for c in spec.modelled
+            if (c.is_discrete and not c.values)
+            or (not c.is_discrete and (c.min is None or c.max is None))
+        ]
+        if undeclared:
+            raise SpecError(
+                f"spec {spec.name!r}: differential privacy needs every column's range declared "
+                f"in the spec, not learnt from the data; missing: {', '.join(undeclared)}"
+            )
+        return cls(
+            [
+                DiscreteTransform.from_values(c)
+                if c.is_discrete
+                else ContinuousTransform.from_bounds(c)
+                for c in spec.modelled
+            ]
+        )
 
     @property
     def columns(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prefect import get_run_logger, task
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ class Trained(BaseModel):
     fit_seconds: float
     seconds_per_epoch: float
     final_losses: dict[str, float]
+    privacy: dict[str, Any] | None = None  # spent epsilon and delta of a private fit
 
 
 def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
@@ -80,6 +82,12 @@ def train(
     logger.info(
         "trained in %.1f s (%.3f s/epoch)", time.perf_counter() - start, report.seconds_per_epoch
     )
+    if report.privacy:
+        logger.info(
+            "differential privacy spent: epsilon %.3f at delta %.2g",
+            report.privacy["epsilon"],
+            report.privacy["delta"],
+        )
     last = report.history[-1] if report.history else {}
     return Trained(
         model_url=model_url,
@@ -88,4 +96,5 @@ def train(
         fit_seconds=report.seconds,
         seconds_per_epoch=report.seconds_per_epoch,
         final_losses={k: float(v) for k, v in last.items() if k != "epoch"},
+        privacy=report.privacy,
     )

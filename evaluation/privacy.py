@@ -101,12 +101,13 @@ def dcr(
     max_rows: int = DCR_ROWS,
 ) -> dict[str, float]:
     x_tr, x_ho, x_sy = _encoded_references(train, holdout, synth, kinds, seed, max_rows)
-    d_tr2 = _neighbours(x_tr, 2).kneighbors(x_sy)[0]
+    train_index = _neighbours(x_tr, 2)
+    d_tr2 = train_index.kneighbors(x_sy)[0]
     d_tr = d_tr2[:, 0]
     d_ho = _neighbours(x_ho).kneighbors(x_sy)[0][:, 0]
     closer = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
     # the baseline NNDR: holdout patients against the training rows
-    ho2 = _neighbours(x_tr, 2).kneighbors(x_ho[:NNDR_BASELINE_ROWS])[0]
+    ho2 = train_index.kneighbors(x_ho[:NNDR_BASELINE_ROWS])[0]
     return {
         "share": float(closer),
         "median_distance_train": float(np.median(d_tr)),
@@ -233,7 +234,7 @@ def attribute_inference(
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """For each sensitive column: an attacker knows the ``known`` columns of a patient (the
-    quasi-identifiers, or else every other column) and guesses the sensitive value from the
+    quasi-identifiers, or else every column that is not sensitive) and guesses the sensitive value from the
     nearest synthetic row. A guess is right when it equals a category, or lies within 5 % of the
     real range of a number.
 

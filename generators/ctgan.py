@@ -13,6 +13,7 @@ vector may pick, so rare missingness patterns are seen during training.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -286,7 +287,12 @@ class CTGAN(Generator):
     # -- Generator contract ----------------------------------------------------------------------
     def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         if self.config.private:
-            return self._fit_private(matrix, seed=seed, on_epoch=on_epoch)
+            with warnings.catch_warnings():
+                # expected and explained: no secure RNG (see _fit_private); Opacus' hooks on a
+                # first layer whose input needs no gradient
+                warnings.filterwarnings("ignore", message="Secure RNG turned off")
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                return self._fit_private(matrix, seed=seed, on_epoch=on_epoch)
         cfg = self.config
         device = resolve_device(cfg.device)
         rng = np.random.default_rng(seed)
@@ -415,6 +421,8 @@ class CTGAN(Generator):
             batch_size=batch,
             generator=torch.Generator().manual_seed(seed),
         )
+        # Opacus' secure mode needs torchcsprng, which has no build for this torch; the noise
+        # comes from torch's seeded generator instead (reported as secure_rng: false).
         engine = PrivacyEngine(accountant="rdp", secure_mode=False)
         critic, opt_d, loader = engine.make_private_with_epsilon(
             module=self.critic,
@@ -476,6 +484,7 @@ class CTGAN(Generator):
             "sample_rate": batch / n,
             "steps": step,
             "accountant": "rdp (Opacus)",
+            "secure_rng": False,
             "preprocessing": "spec bounds and values only (nothing fitted on the data)",
         }
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history, privacy=privacy)

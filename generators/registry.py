@@ -15,7 +15,11 @@ from generators.base import Generator
 G = TypeVar("G", bound=type[Generator])
 
 _REGISTRY: dict[str, type[Generator]] = {}
-_BUILTIN: dict[str, str] = {"ctgan": "generators.ctgan"}
+_BUILTIN: dict[str, str] = {
+    "ctgan": "generators.ctgan",
+    "gaussian_copula": "generators.copula",
+    "tvae": "generators.tvae",
+}
 
 
 class UnknownGeneratorError(KeyError):
@@ -38,6 +42,11 @@ def register(name: str) -> Callable[[G], G]:
 
 def available() -> list[str]:
     return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def builtin() -> list[str]:
+    """The generators synthcare ships (others may be registered by users or tests)."""
+    return sorted(_BUILTIN)
 
 
 def get(name: str) -> type[Generator]:

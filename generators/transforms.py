@@ -116,6 +116,23 @@ class ContinuousTransform:
             log_shift=log_shift,
         )
 
+    def as_linear(self, series: pd.Series) -> ContinuousTransform:
+        """The same column as one mode spanning the data's range: the offset becomes a linear
+        function of the value, for models with their own marginals (the Gaussian copula)."""
+        values = self.to_float(series, self.kind)
+        present = values[~np.isnan(values)]
+        lo, hi = (float(present.min()), float(present.max())) if present.size else (0.0, 1.0)
+        return ContinuousTransform(
+            **{
+                **asdict(self),
+                "means": [(lo + hi) / 2],
+                # the range's ends land on offsets +-0.99, inside the encoder's clip
+                "stds": [max(hi - lo, 1e-9) / (8 * 0.99)],
+                "weights": [1.0],
+                "log_shift": None,
+            }
+        )
+
     @classmethod
     def from_bounds(cls, col: ColumnSpec) -> ContinuousTransform:
         """One mode spanning the declared [min, max]: nothing is learnt from the data, as

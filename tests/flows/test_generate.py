@@ -300,3 +300,29 @@ def test_private_run_needs_a_spec_and_records_the_spent_budget(
     assert manifest["metrics"]["dp_epsilon"] == dp["epsilon"]
     assert manifest["results"]["sample"]["guidance_pool"] == 1  # guided sampling reads real rows
     assert "Differential privacy" in (run / "evaluation" / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("generator", "settings"),
+    [
+        ("gaussian_copula", {}),
+        ("tvae", {"epochs": 2, "compress_dims": [32], "decompress_dims": [32], "threads": 1}),
+    ],
+)
+def test_every_family_runs_the_whole_flow(
+    prefect_harness, patients_csv, tmp_path, generator, settings
+) -> None:
+    config = RunConfig(
+        data=str(patients_csv),
+        target="died",
+        output=str(tmp_path / "out"),
+        generator=generator,
+        generator_config=settings,
+        gate={"max_dcr_share": 1.0, "max_membership_auc": 1.0},  # quality is not the point here
+    )
+    run = Path(generate(config))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["results"]["train"]["generator"] == generator
+    out = pd.read_parquet(run / "synthetic" / "part-00000.parquet")
+    assert len(out) == 300 and list(out.columns) == list(pd.read_csv(patients_csv).columns)

@@ -67,6 +67,13 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         "declared bounds and values",
     )
     p.add_argument("--dp-delta", type=float, help="DP delta (default 1/(10 n), below 1/n)")
+    p.add_argument(
+        "--condition",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="generate only patients with this value of a categorical column (repeatable)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -107,6 +114,18 @@ def _roles(args: argparse.Namespace) -> dict[str, Any]:
         "quasi_identifiers": args.quasi_identifier,
         "sensitive": args.sensitive,
     }
+
+
+def _conditions(items: list[str]) -> dict[str, str]:
+    from generators.schema import SpecError
+
+    out = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise SpecError(f"--condition {item!r}: expected COLUMN=VALUE")
+        out[column.strip()] = value.strip()
+    return out
 
 
 def parser() -> argparse.ArgumentParser:
@@ -257,6 +276,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         guidance_pool=args.guidance_pool,
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
+        conditions=_conditions(args.condition),
         output=_local(args.out),
         progress=not args.no_progress and sys.stderr.isatty(),
     )
@@ -278,6 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         guidance_pool=args.guidance_pool,
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
+        conditions=_conditions(args.condition),
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)
@@ -335,7 +356,9 @@ def cmd_generators(_: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from generators.conditions import ConditionError
     from generators.schema import SpecError
+    from tasks.config import ConfigError
     from tasks.storage import StorageError
     from tasks.validation import DataValidationError
 
@@ -350,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     }[args.command]
     try:
         return command(args)
-    except (DataValidationError, SpecError) as exc:
+    except (DataValidationError, SpecError, ConditionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except StorageError as exc:

@@ -89,6 +89,7 @@ def generate(config: RunConfig) -> str:
         config.chunk_rows,
         config.sampling_pool,
         ingested.file_dtypes,
+        config.conditions,
     )
     metrics = clock(
         "evaluate",
@@ -101,6 +102,7 @@ def generate(config: RunConfig) -> str:
         config.seed,
         config.gate.model_dump(),
         trained.privacy,
+        config.conditions,
     )
     results = {
         "spec_inferred": ingested.spec_inferred,

@@ -24,11 +24,13 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from generators.conditions import Condition, ConditionError, meets, resolve
 from generators.schema import DatasetSpec
 from generators.transforms import TableTransformer
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, losses)
 CHECKPOINT_FILES = ("model.json", "weights.pt")
+MAX_CONDITION_ROUNDS = 8
 
 
 class GeneratorConfig(BaseModel):
@@ -106,16 +108,51 @@ class Generator(ABC):
         report.seconds = time.perf_counter() - start
         return report
 
-    def sample(self, n: int, *, seed: int = 0, id_offset: int = 0) -> pd.DataFrame:
-        """``n`` rows; ``id_offset`` numbers fresh ids across chunks of one output."""
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        id_offset: int = 0,
+        conditions: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """``n`` rows; ``id_offset`` numbers fresh ids across chunks of one output.
+
+        With ``conditions`` (column -> category) every row meets them: the model conditions on
+        what it can (``_sample_given``) and rows that still miss are replaced, in a few rounds;
+        a condition the model (almost) never produces raises a ``ConditionError``.
+        """
         if self.spec is None or self.transformer is None:
             raise RuntimeError(f"{self.name}: fit or load before sampling")
         if n < 0:
             raise ValueError(f"cannot sample {n} rows")
         set_threads(self.config.threads)
-        matrix = self._sample(n, seed=seed) if n else np.zeros((0, self.transformer.width))
+        wanted = resolve(self.transformer, conditions or {}, self.spec.id_columns)
+        if not n:
+            matrix = np.zeros((0, self.transformer.width))
+        elif wanted:
+            matrix = self._sample_meeting(n, seed, wanted)
+        else:
+            matrix = self._sample(n, seed=seed)
         table = self.transformer.inverse(matrix)
         return self.assign_ids(table, id_offset)
+
+    def _sample_meeting(self, n: int, seed: int, wanted: list[Condition]) -> np.ndarray:
+        blocks, have, drawn = [], 0, 0
+        for round_ in range(MAX_CONDITION_ROUNDS):
+            rate = have / drawn if drawn else 1.0
+            size = int(min(np.ceil((n - have) / max(rate, 1e-3) * 1.1) + 16, 100 * n))
+            matrix = self._sample_given(size, seed=seed + 7919 * round_, conditions=wanted)
+            keep = matrix[meets(matrix, wanted)][: n - have]
+            blocks.append(keep)
+            have, drawn = have + len(keep), drawn + size
+            if have == n:
+                return np.concatenate(blocks, axis=0)
+        shown = ", ".join(f"{c.column}={c.value!r}" for c in wanted)
+        raise ConditionError(
+            f"{self.name} produced {have} of {n} rows meeting {shown} in {drawn} draws: the "
+            "combination is (almost) absent from what the model learnt"
+        )
 
     def assign_ids(self, table: pd.DataFrame, id_offset: int = 0) -> pd.DataFrame:
         """Fresh ids numbered from ``id_offset`` (never a real id), columns in spec order and dtypes."""
@@ -168,6 +205,12 @@ class Generator(ABC):
     @abstractmethod
     def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         """Learn the encoded training matrix (rows x ``self.transformer.width``)."""
+
+    def _sample_given(self, n: int, *, seed: int, conditions: list[Condition]) -> np.ndarray:
+        """Rows drawn towards ``conditions``; the default draws freely (rows that miss are
+        replaced by the caller). Models that can condition override it."""
+        del conditions
+        return self._sample(n, seed=seed)
 
     @abstractmethod
     def _sample(self, n: int, *, seed: int) -> np.ndarray:

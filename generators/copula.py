@@ -29,6 +29,7 @@ from pydantic import Field
 from scipy.special import ndtr, ndtri
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig
+from generators.conditions import Condition
 from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import ContinuousTransform, TableTransformer
@@ -118,10 +119,36 @@ class GaussianCopula(Generator):
             on_epoch(1, 1, {})
         return FitReport(epochs=1, seconds=0.0, history=[{"epoch": 1}])
 
+    def _sample_given(self, n: int, *, seed: int, conditions: list[Condition]) -> np.ndarray:
+        """Exact conditioning on the first condition: its normal score is drawn within its
+        category's interval, the others from the Gaussian conditional on it."""
+        starts = [start for start, _, _ in self._variables()]
+        c = conditions[0]
+        j = starts.index(c.span.start)
+        pos = int(np.flatnonzero(self.orders[j] == c.index)[0])
+        lo, hi = self.knots[j][pos], self.knots[j][pos + 1]
+        if hi <= lo:  # a category the data never had: no interval to draw from
+            return self._sample(n, seed=seed)
+        rng = np.random.default_rng(seed)
+        z_j = ndtri(np.clip(lo + rng.random(n) * (hi - lo), 1e-12, 1 - 1e-12))
+        corr = self.correlation
+        others = np.delete(np.arange(len(corr)), j)
+        mean = np.outer(z_j, corr[others, j])  # (n, V-1): E[z_rest | z_j]
+        cov = corr[np.ix_(others, others)] - np.outer(corr[others, j], corr[j, others])
+        chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(others)))
+        z = np.empty((n, len(corr)))
+        z[:, j] = z_j
+        z[:, others] = mean + rng.standard_normal((n, len(others))) @ chol.T
+        return self._decode(ndtr(z))
+
     def _sample(self, n: int, *, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         chol = np.linalg.cholesky(self.correlation)
-        u = ndtr(rng.standard_normal((n, len(chol))) @ chol.T)
+        return self._decode(ndtr(rng.standard_normal((n, len(chol))) @ chol.T))
+
+    def _decode(self, u: np.ndarray) -> np.ndarray:
+        """Uniform scores (n, variables) to the encoded matrix."""
+        n = len(u)
         out = np.zeros((n, self.transformer.width), dtype=np.float32)
         for j, (start, dim, categorical) in enumerate(self._variables()):
             if not categorical:

@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
+from generators.conditions import Condition
 from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import Span, TableTransformer
@@ -489,8 +490,18 @@ class CTGAN(Generator):
         }
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history, privacy=privacy)
 
+    def _sample_given(self, n: int, *, seed: int, conditions: list[Condition]) -> np.ndarray:
+        """The first condition on a column the conditional vector covers goes in as the vector
+        itself (what the generator was trained to honour); the rest are met by replacement."""
+        spans = [s.column for s in self.sampler.spans]
+        for c in conditions:
+            if c.column in spans:
+                j = spans.index(c.column)
+                return self._sample(n, seed=seed, category=int(self.sampler.offsets[j]) + c.index)
+        return self._sample(n, seed=seed)
+
     @torch.no_grad()
-    def _sample(self, n: int, *, seed: int) -> np.ndarray:
+    def _sample(self, n: int, *, seed: int, category: int | None = None) -> np.ndarray:
         device = next(self.generator.parameters()).device
         gen = torch.Generator(device=device).manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -500,11 +511,12 @@ class CTGAN(Generator):
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
             z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
-            cond = (
-                self._one_hot(self.sampler.original_batch(size, rng), device)
-                if self.sampler.spans
-                else torch.zeros(size, 0, device=device)
-            )
+            if category is not None:
+                cond = self._one_hot(np.full(size, category), device)
+            elif self.sampler.spans:
+                cond = self._one_hot(self.sampler.original_batch(size, rng), device)
+            else:
+                cond = torch.zeros(size, 0, device=device)
             out.append(
                 self._activate(self.generator(torch.cat([z, cond], dim=1)), gen).cpu().numpy()
             )

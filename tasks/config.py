@@ -11,9 +11,13 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generators import registry
+
+
+class ConfigError(ValueError):
+    """Run settings that cannot work together (a generator setting it does not have, ...)."""
 
 
 def dataset_name_of(url: str) -> str:
@@ -91,6 +95,11 @@ class RunConfig(BaseModel):
     dp_delta: float | None = Field(
         None, gt=0, lt=1, description="DP delta; default 1/(10 n), always below 1/n"
     )
+    conditions: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict,
+        description="Generate only patients meeting these (categorical column -> value); the "
+        "evaluation then compares them with the real patients who meet them",
+    )
     gate: GateConfig = Field(default_factory=GateConfig, description="Release thresholds")
     chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
@@ -117,14 +126,24 @@ class RunConfig(BaseModel):
         if self.epochs is not None:
             settings["epochs"] = self.epochs
         config_class = registry.get(self.generator).config_class
+        if self.epochs is not None and "epochs" not in config_class.model_fields:
+            raise ConfigError(
+                f"generator {self.generator!r} fits in one pass: --epochs does not apply"
+            )
         if self.dp_epsilon is not None:
             if "dp_epsilon" not in config_class.model_fields:
-                raise ValueError(
+                raise ConfigError(
                     f"generator {self.generator!r} cannot train with differential privacy; "
                     "use ctgan"
                 )
             settings.update(dp_epsilon=self.dp_epsilon, dp_delta=self.dp_delta)
-        config_class.model_validate(settings)  # fail before any work
+        try:
+            config_class.model_validate(settings)  # fail before any work
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"generator {self.generator!r} settings: {problems}") from exc
         return settings
 
     @property

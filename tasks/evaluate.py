@@ -21,10 +21,13 @@ from evaluation.privacy import (
 )
 from evaluation.report import evaluation_html
 from evaluation.utility import tstr
+from generators.conditions import rows_meeting
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 from tasks.validation import coerce
+
+MIN_CONDITIONED_HOLDOUT = 20  # the density attack splits the holdout in two
 
 
 def score(
@@ -210,10 +213,28 @@ def evaluate(
     seed: int,
     thresholds: dict[str, Any],
     privacy_budget: dict[str, Any] | None = None,
+    conditions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     train, holdout = storage.read_parquet(train_url), storage.read_parquet(holdout_url)
     synth = coerce(read_parts(part_urls), spec)[0]  # dates stored as text compare as dates
+    if conditions:
+        # conditioned output is compared with the real patients who meet the same conditions
+        train, holdout = rows_meeting(train, conditions), rows_meeting(holdout, conditions)
+        if len(train) < 2 or len(holdout) < MIN_CONDITIONED_HOLDOUT:
+            raise ValueError(
+                f"conditions {conditions}: {len(train)} training and {len(holdout)} holdout "
+                f"patients meet them; the evaluation needs at least {MIN_CONDITIONED_HOLDOUT} "
+                "holdout patients to measure privacy"
+            )
+        if spec.target in conditions:  # a constant target: nothing to predict
+            spec = spec.model_copy(update={"target": None, "survival_time": None})
     metrics = score(train, holdout, synth, spec, seed)
+    if conditions:
+        metrics["conditions"] = conditions
+        metrics["notes"].append(
+            f"conditioned on {conditions}: compared with the {len(train)} training and "
+            f"{len(holdout)} holdout patients who meet the conditions"
+        )
     if privacy_budget:
         metrics["differential_privacy"] = privacy_budget
         metrics["summary"]["dp_epsilon"] = privacy_budget["epsilon"]

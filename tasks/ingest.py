@@ -8,10 +8,12 @@ from typing import Any
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from generators.conditions import ConditionError, check_against_spec, rows_meeting
 from generators.schema import DatasetSpec, SpecError, infer_spec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 from tasks.config import RunConfig
+from tasks.evaluate import MIN_CONDITIONED_HOLDOUT
 from tasks.validation import parse_table, read_input, read_spec, validate
 
 
@@ -40,6 +42,14 @@ def ingest(config: RunConfig, run_url: str) -> Ingested:
     inferred = given is None
     spec = given or infer_spec(raw, name=config.dataset_name, **config.roles())
     typed = validate(raw, spec, config.data)
+    if config.conditions:  # an impossible condition fails before anything is written
+        check_against_spec(spec, config.conditions)
+        meeting = len(rows_meeting(typed, config.conditions))
+        if meeting * config.holdout_fraction < MIN_CONDITIONED_HOLDOUT:
+            raise ConditionError(
+                f"conditions {config.conditions}: {meeting} patients in {config.data} meet them; "
+                f"the holdout needs at least {MIN_CONDITIONED_HOLDOUT} of them to measure privacy"
+            )
     logger.info(
         "validated %s: %d rows x %d columns against %s spec",
         config.data,

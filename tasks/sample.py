@@ -23,6 +23,7 @@ from evaluation.density_ratio import effective_sample_size, fit_density_ratio, w
 from evaluation.privacy import row_hashes
 from generators import registry
 from generators.base import CHECKPOINT_FILES
+from generators.conditions import rows_meeting
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
@@ -79,13 +80,18 @@ def to_output(
 
 
 def sample_without_copies(
-    model, n: int, seed: int, forbidden: np.ndarray, id_offset: int = 0
-) -> tuple[pd.DataFrame, int]:  # noqa: ANN001
+    model,  # noqa: ANN001
+    n: int,
+    seed: int,
+    forbidden: np.ndarray,
+    id_offset: int = 0,
+    conditions: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, int]:
     """``n`` rows none of which hashes like a forbidden (training) row; returns (rows, replaced)."""
     frames, have, replaced = [], 0, 0
     modelled = [c.name for c in model.spec.modelled]
     for attempt in range(MAX_TOP_UPS + 1):
-        batch = model.sample(n - have, seed=seed + 7919 * attempt)
+        batch = model.sample(n - have, seed=seed + 7919 * attempt, conditions=conditions)
         copies = np.isin(row_hashes(batch[modelled]), forbidden)
         replaced += int(copies.sum())
         frames.append(batch[~copies])
@@ -117,13 +123,16 @@ def guided_sample(
     pool: int,  # noqa: ANN001
     id_offset: int = 0,
     target_shares: dict | None = None,
+    conditions: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, int, float]:
     """``n`` rows chosen from ``pool * n`` by density ratio; returns (rows, replaced, ESS share).
 
     With ``target_shares`` (a categorical target's training shares) the choice is made within each
     class, so reweighting never shifts the outcome's prevalence.
     """
-    candidates, replaced = sample_without_copies(model, pool * n, seed, forbidden)
+    candidates, replaced = sample_without_copies(
+        model, pool * n, seed, forbidden, conditions=conditions
+    )
     weights = ratio.weights(candidates)
     rng = np.random.default_rng(seed)
     if target_shares is None:
@@ -169,6 +178,7 @@ def sample(
     chunk_rows: int,
     guidance_pool: int = 1,
     file_dtypes: dict[str, dict[str, Any]] | None = None,
+    conditions: dict[str, Any] | None = None,
 ) -> Sampled:
     logger = get_run_logger()
     model = load_model(model_url)
@@ -183,17 +193,18 @@ def sample(
     if guidance_pool > 1:
         calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
         ratio = fit_density_ratio(train[modelled], calibration[modelled], spec.kinds(), seed=seed)
-        shares = target_shares(train, spec)
+        # the outcome's prevalence among the real patients who meet the conditions
+        shares = target_shares(rows_meeting(train, conditions or {}), spec)
     urls, replaced = [], 0
     for part, first in enumerate(range(0, rows, chunk_rows)):
         size, part_seed = min(chunk_rows, rows - first), seed + 104729 * (part + 1)
         if ratio is None:
             chunk, copies = sample_without_copies(
-                model, size, part_seed, forbidden, id_offset=first
+                model, size, part_seed, forbidden, id_offset=first, conditions=conditions
             )
         else:
             chunk, copies, share = guided_sample(
-                model, size, part_seed, forbidden, ratio, guidance_pool, first, shares
+                model, size, part_seed, forbidden, ratio, guidance_pool, first, shares, conditions
             )
             ess.append(share)
         replaced += copies

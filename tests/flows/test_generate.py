@@ -326,3 +326,37 @@ def test_every_family_runs_the_whole_flow(
     assert manifest["results"]["train"]["generator"] == generator
     out = pd.read_parquet(run / "synthetic" / "part-00000.parquet")
     assert len(out) == 300 and list(out.columns) == list(pd.read_csv(patients_csv).columns)
+
+
+def test_conditioned_run_generates_only_matching_patients(
+    prefect_harness, patients_csv, tmp_path, capsys
+) -> None:
+    from flows.cli import main
+
+    out = tmp_path / "out"
+    base = ["generate", str(patients_csv), "--target", "died", "--epochs", "2", "--rows", "120"]
+    base += ["--out", str(out), "--no-progress"]
+    for bad, message in [
+        ("sex=X", "not a value of 'sex'"),
+        ("age=70", "only categorical and boolean"),
+        ("stage=4", "the holdout needs at least 20"),  # about 30 of 300 patients
+        ("stage", "expected COLUMN=VALUE"),
+    ]:
+        assert main([*base, "--condition", bad]) == 2, bad
+        assert message in capsys.readouterr().err
+        assert not out.exists()  # refused before anything is written
+
+    copula = [a for a in base if a not in ("--epochs", "2")] + ["--generator", "gaussian_copula"]
+    assert main([*copula, "--epochs", "5"]) == 2
+    assert "fits in one pass" in capsys.readouterr().err
+    code = main([*copula, "--condition", "sex=F"])
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code in (0, 3)
+    rows = pd.read_parquet(
+        next((run / ("synthetic" if code == 0 else "candidate")).glob("*.parquet"))
+    )
+    assert len(rows) == 120 and (rows["sex"] == "F").all()
+    metrics = json.loads((run / "evaluation" / "metrics.json").read_text())
+    assert metrics["conditions"] == {"sex": "F"}
+    assert metrics["rows"]["train"] < 200  # compared with the women only
+    assert metrics["column_shapes"]["sex"] == 1.0

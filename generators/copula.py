@@ -63,7 +63,7 @@ class GaussianCopula(Generator):
         fitted = TableTransformer.fit(data, spec, seed)
         return TableTransformer(
             [
-                t.as_linear(data[t.column]) if isinstance(t, ContinuousTransform) else t
+                t.as_linear(fitted._input(t, data)) if isinstance(t, ContinuousTransform) else t
                 for t in fitted.transforms
             ]
         )

@@ -54,6 +54,9 @@ class ColumnSpec(BaseModel):
     values: list[Scalar] | None = None  # allowed values of categorical / boolean columns
     format: str | None = None  # strftime format of datetime columns stored as text
     decimals: int | None = None  # numeric precision to reproduce (e.g. 1 for creatinine 1.3)
+    # datetime columns: generated as a time after an earlier datetime column (discharge after
+    # admission), so the order holds in every row and the length of stay is what is learnt
+    offset_from: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ColumnSpec:
@@ -69,6 +72,8 @@ class ColumnSpec(BaseModel):
             )
         if self.format is not None and self.type != "datetime":
             raise ValueError(f"column {self.name!r}: 'format' applies to datetime columns")
+        if self.offset_from is not None and self.type != "datetime":
+            raise ValueError(f"column {self.name!r}: 'offset_from' applies to datetime columns")
         return self
 
     @property
@@ -118,6 +123,16 @@ class DatasetSpec(BaseModel):
             ids = [c for c in getattr(self, role) if c in self.id_columns]
             if ids:
                 raise ValueError(f"{role} cannot hold id columns {ids} (ids are generated fresh)")
+        for i, col in enumerate(self.columns):
+            if col.offset_from is None:
+                continue
+            earlier = {c.name: c for c in self.columns[:i]}
+            ref = earlier.get(col.offset_from)
+            if ref is None or ref.type != "datetime" or ref.name in self.id_columns:
+                raise ValueError(
+                    f"column {col.name!r}: offset_from {col.offset_from!r} must name an earlier "
+                    "datetime column"
+                )
         both = sorted(set(self.quasi_identifiers) & set(self.sensitive))
         if both:
             raise ValueError(f"columns {both} cannot be both quasi-identifier and sensitive")
@@ -331,6 +346,7 @@ def infer_spec(
             ):
                 ids.append(str(col))
         columns.append(infer_column(str(col), series))
+    columns = _infer_offsets(df, columns)
     # Ids are arbitrary labels: new patients bring new ones, so no bounds and no value lists.
     columns = [
         c.model_copy(update={"min": None, "max": None, "values": None}) if c.name in ids else c
@@ -350,6 +366,31 @@ def infer_spec(
     except ValidationError as exc:
         problems = "; ".join(e["msg"] for e in exc.errors())
         raise SpecError(f"{name}: cannot infer a spec: {problems}") from exc
+
+
+def _infer_offsets(df: pd.DataFrame, columns: list[ColumnSpec]) -> list[ColumnSpec]:
+    """A datetime column that is never before an earlier datetime column (in every row holding
+    both, at least 20 of them) is generated as an offset from the latest such column."""
+    dates: dict[str, pd.Series] = {}
+    out = []
+    for col in columns:
+        if col.type != "datetime":
+            out.append(col)
+            continue
+        values = pd.to_datetime(df[col.name], format=col.format, errors="coerce")
+        after = [
+            name
+            for name, ref in dates.items()
+            if (both := values.notna() & ref.notna()).sum() >= 20
+            and (values[both] >= ref[both]).all()
+            and (values[both] > ref[both]).any()
+        ]
+        if after:  # the closest predecessor: the one with the smallest median gap
+            gaps = {name: (values - dates[name]).median() for name in after}
+            col = col.model_copy(update={"offset_from": min(gaps, key=gaps.get)})
+        dates[col.name] = values
+        out.append(col)
+    return out
 
 
 def is_missing(value: Any) -> bool:

@@ -66,6 +66,11 @@ class ContinuousTransform:
     log_shift: float | None = (
         None  # right-skewed non-negative columns are modelled as log(x + shift)
     )
+    # a datetime generated as days after another column; lower/upper then bound the offset and
+    # the column's own bounds (days since the epoch) are kept here
+    offset_from: str | None = None
+    date_lower: float | None = None
+    date_upper: float | None = None
 
     @property
     def dims(self) -> list[tuple[int, Activation, bool]]:
@@ -354,6 +359,46 @@ class DiscreteTransform:
 ColumnTransform = ContinuousTransform | DiscreteTransform
 
 
+def _days(series: pd.Series) -> np.ndarray:
+    return ContinuousTransform.to_float(series.reset_index(drop=True), "datetime")
+
+
+def _fit_offset(df: pd.DataFrame, col: ColumnSpec, seed: int) -> ContinuousTransform:
+    """Days after ``col.offset_from``, modelled like a number (length of stay is often skewed,
+    so it may get the log scale), bounded by the offsets seen and the column's own bounds."""
+    offsets = pd.Series(_days(df[col.name]) - _days(df[col.offset_from]))
+    present = offsets.dropna()
+    as_number = ColumnSpec(
+        name=col.name,
+        type="numeric",
+        nullable=True,
+        min=float(present.min()) if len(present) else None,
+        max=float(present.max()) if len(present) else None,
+    )
+    t = ContinuousTransform.fit(offsets, as_number, seed)
+    lo, hi = col.bound("min"), col.bound("max")
+    t.offset_from = col.offset_from
+    t.resolution_days = _resolution(df[col.name])
+    t.date_lower = None if lo is None else lo.value / NS_PER_DAY
+    t.date_upper = None if hi is None else hi.value / NS_PER_DAY
+    t.has_missing = bool(offsets.isna().any())
+    return t
+
+
+def _after(reference: pd.Series, offsets: pd.Series, t: ContinuousTransform) -> pd.Series:
+    """Reference date + offset days, at the column's resolution and within its bounds."""
+    days = _days(reference) + offsets.to_numpy(dtype=float)
+    if t.resolution_days:
+        days = np.round(days / t.resolution_days) * t.resolution_days
+    if t.date_lower is not None or t.date_upper is not None:
+        days = np.clip(days, t.date_lower, t.date_upper)
+    ns = np.round(days * NS_PER_DAY)
+    out = pd.Series(pd.NaT, index=range(len(days)), dtype="datetime64[ns]")
+    ok = ~np.isnan(ns)
+    out[ok] = pd.to_datetime(ns[ok].astype("int64"), unit="ns")
+    return out
+
+
 class TableTransformer:
     """Fits one transform per modelled column and maps tables to matrices and back."""
 
@@ -371,9 +416,18 @@ class TableTransformer:
     def fit(cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> TableTransformer:
         transforms: list[ColumnTransform] = []
         for i, col in enumerate(spec.modelled):
+            if col.offset_from is not None:
+                transforms.append(_fit_offset(df, col, seed + i))
+                continue
             make = DiscreteTransform if col.is_discrete else ContinuousTransform
             transforms.append(make.fit(df[col.name], col, seed + i))
         return cls(transforms)
+
+    def _input(self, t: ColumnTransform, df: pd.DataFrame) -> pd.Series:
+        """The values a transform encodes: the column, or its offset in days from another."""
+        if isinstance(t, ContinuousTransform) and t.offset_from is not None:
+            return pd.Series(_days(df[t.column]) - _days(df[t.offset_from]))
+        return df[t.column].reset_index(drop=True)
 
     @classmethod
     def from_spec(cls, spec: DatasetSpec) -> TableTransformer:
@@ -385,6 +439,12 @@ class TableTransformer:
             if (c.is_discrete and not c.values)
             or (not c.is_discrete and (c.min is None or c.max is None))
         ]
+        offsets = [c.name for c in spec.modelled if c.offset_from is not None]
+        if offsets:
+            raise SpecError(
+                f"spec {spec.name!r}: differential privacy does not support offset_from yet "
+                f"({', '.join(offsets)}); remove it to train privately"
+            )
         if undeclared:
             raise SpecError(
                 f"spec {spec.name!r}: differential privacy needs every column's range declared "
@@ -405,7 +465,7 @@ class TableTransformer:
 
     def transform(self, df: pd.DataFrame, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)
-        blocks = [t.encode(df[t.column].reset_index(drop=True), rng) for t in self.transforms]
+        blocks = [t.encode(self._input(t, df), rng) for t in self.transforms]
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
@@ -413,6 +473,8 @@ class TableTransformer:
         for t in self.transforms:
             width = sum(d for d, _, _ in t.dims)
             out[t.column] = t.decode(matrix[:, start : start + width])
+            if isinstance(t, ContinuousTransform) and t.offset_from is not None:
+                out[t.column] = _after(out[t.offset_from], out[t.column], t)
             start += width
         return pd.DataFrame(out)
 

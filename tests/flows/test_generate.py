@@ -360,3 +360,33 @@ def test_conditioned_run_generates_only_matching_patients(
     assert metrics["conditions"] == {"sex": "F"}
     assert metrics["rows"]["train"] < 200  # compared with the women only
     assert metrics["column_shapes"]["sex"] == 1.0
+
+
+def test_discharge_dates_come_back_as_text_and_never_before_admission(
+    prefect_harness, tmp_path
+) -> None:
+    rng = np.random.default_rng(0)
+    admitted = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, 400), "D")
+    discharged = admitted + pd.to_timedelta(np.round(rng.lognormal(1.3, 0.7, 400)), "D")
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(20, 90, 400),
+            "admitted": admitted.strftime("%d/%m/%Y"),
+            "discharged": discharged.strftime("%d/%m/%Y"),
+        }
+    )
+    path = tmp_path / "stays.csv"
+    df.to_csv(path, index=False)
+    config = RunConfig(
+        data=str(path),
+        output=str(tmp_path / "out"),
+        generator="gaussian_copula",
+        gate={"max_dcr_share": 1.0, "max_membership_auc": 1.0},
+    )
+    run = Path(generate(config))
+    out = pd.read_parquet(run / "synthetic" / "part-00000.parquet")
+    assert "offset_from: admitted" in (run / "spec.yaml").read_text()
+    assert out["admitted"].str.match(r"^\d\d/\d\d/\d{4}$").all()  # the file's own format
+    admitted = pd.to_datetime(out["admitted"], format="%d/%m/%Y")
+    discharged = pd.to_datetime(out["discharged"], format="%d/%m/%Y")
+    assert (discharged >= admitted).all()

@@ -25,6 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from generators.conditions import Condition, ConditionError, meets, resolve
+from generators.constraints import breaking_any
 from generators.schema import DatasetSpec
 from generators.transforms import TableTransformer
 
@@ -128,30 +129,37 @@ class Generator(ABC):
             raise ValueError(f"cannot sample {n} rows")
         set_threads(self.config.threads)
         wanted = resolve(self.transformer, conditions or {}, self.spec.id_columns)
-        if not n:
-            matrix = np.zeros((0, self.transformer.width))
-        elif wanted:
-            matrix = self._sample_meeting(n, seed, wanted)
+        if n and (wanted or self.spec.constraints):
+            table = self._sample_valid(n, seed, wanted)
         else:
-            matrix = self._sample(n, seed=seed)
-        table = self.transformer.inverse(matrix)
+            matrix = self._sample(n, seed=seed) if n else np.zeros((0, self.transformer.width))
+            table = self.transformer.inverse(matrix)
         return self.assign_ids(table, id_offset)
 
-    def _sample_meeting(self, n: int, seed: int, wanted: list[Condition]) -> np.ndarray:
-        blocks, have, drawn = [], 0, 0
+    def _sample_valid(self, n: int, seed: int, wanted: list[Condition]) -> pd.DataFrame:
+        """``n`` decoded rows meeting the conditions and keeping the spec's constraints: drawn
+        towards the conditions, the rest replaced, the draw sized by the rate seen so far."""
+        tables, have, drawn = [], 0, 0
         for round_ in range(MAX_CONDITION_ROUNDS):
             rate = have / drawn if drawn else 1.0
             size = int(min(np.ceil((n - have) / max(rate, 1e-3) * 1.1) + 16, 100 * n))
-            matrix = self._sample_given(size, seed=seed + 7919 * round_, conditions=wanted)
-            keep = matrix[meets(matrix, wanted)][: n - have]
-            blocks.append(keep)
-            have, drawn = have + len(keep), drawn + size
+            draw_seed = seed + 7919 * round_
+            matrix = (
+                self._sample_given(size, seed=draw_seed, conditions=wanted)
+                if wanted
+                else self._sample(size, seed=draw_seed)
+            )
+            table = self.transformer.inverse(matrix[meets(matrix, wanted)])
+            table = table[~breaking_any(table, self.spec)].iloc[: n - have]
+            tables.append(table)
+            have, drawn = have + len(table), drawn + size
             if have == n:
-                return np.concatenate(blocks, axis=0)
-        shown = ", ".join(f"{c.column}={c.value!r}" for c in wanted)
+                return pd.concat(tables, ignore_index=True)
+        asked = [f"{c.column}={c.value!r}" for c in wanted]
+        asked += [rule.describe() for rule in self.spec.constraints]
         raise ConditionError(
-            f"{self.name} produced {have} of {n} rows meeting {shown} in {drawn} draws: the "
-            "combination is (almost) absent from what the model learnt"
+            f"{self.name} produced {have} of {n} rows meeting {', '.join(asked)} in {drawn} "
+            "draws: the combination is (almost) absent from what the model learnt"
         )
 
     def assign_ids(self, table: pd.DataFrame, id_offset: int = 0) -> pd.DataFrame:

@@ -88,6 +88,35 @@ class ColumnSpec(BaseModel):
         return pd.Timestamp(value) if self.type == "datetime" else float(value)
 
 
+class Constraint(BaseModel):
+    """A rule between columns that every row must keep (exactly one of the two forms).
+
+    - ``less_equal: [admission, discharge]``: the first is at most the second wherever both are
+      present (numbers or dates);
+    - ``forbidden: {sex: M, pregnant: "yes"}``: no row has all of these values at once.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    less_equal: list[str] | None = Field(None, min_length=2, max_length=2)
+    forbidden: dict[str, Scalar] | None = Field(None, min_length=2)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Constraint:
+        if (self.less_equal is None) == (self.forbidden is None):
+            raise ValueError("a constraint is either 'less_equal: [a, b]' or 'forbidden: {...}'")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.less_equal or self.forbidden or [])
+
+    def describe(self) -> str:
+        if self.less_equal:
+            return f"{self.less_equal[0]} <= {self.less_equal[1]}"
+        return "never " + " with ".join(f"{k}={v!r}" for k, v in self.forbidden.items())
+
+
 class DatasetSpec(BaseModel):
     """A table: its columns in order, its prediction target and the columns' roles."""
 
@@ -108,6 +137,8 @@ class DatasetSpec(BaseModel):
     # attribute inference against the second.
     quasi_identifiers: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
+    # Rules between columns that every real and every synthetic row keeps.
+    constraints: list[Constraint] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
@@ -132,6 +163,20 @@ class DatasetSpec(BaseModel):
                 raise ValueError(
                     f"column {col.name!r}: offset_from {col.offset_from!r} must name an earlier "
                     "datetime column"
+                )
+        by_name = {c.name: c for c in self.columns}
+        for rule in self.constraints:
+            unknown = [c for c in rule.columns if c not in by_name]
+            if unknown:
+                raise ValueError(f"constraint {rule.describe()}: unknown columns {unknown}")
+            types = {by_name[c].type for c in rule.columns}
+            if rule.less_equal and not (types <= {"numeric", "integer"} or types == {"datetime"}):
+                raise ValueError(
+                    f"constraint {rule.describe()}: compares two numbers or two dates, not {sorted(types)}"
+                )
+            if rule.forbidden and not all(by_name[c].is_discrete for c in rule.columns):
+                raise ValueError(
+                    f"constraint {rule.describe()}: 'forbidden' applies to categorical or boolean columns"
                 )
         both = sorted(set(self.quasi_identifiers) & set(self.sensitive))
         if both:

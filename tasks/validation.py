@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from generators.constraints import breaks
 from generators.schema import DatasetSpec, SpecError
 from tasks import storage
 
@@ -289,6 +290,20 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
     problems += [Violation(c, _RULES["expect_column_to_exist"]({}), 0) for c in present]
     if checkable:
         problems += run_suite(typed[checkable], sub_spec)
+    for rule in spec.constraints:
+        if not set(rule.columns) <= set(checkable):
+            continue  # its columns already have problems of their own
+        bad = breaks(typed, rule)
+        if bad.any():
+            examples = typed.loc[bad, rule.columns].head(3).to_dict("records")
+            problems.append(
+                Violation(
+                    ", ".join(rule.columns),
+                    f"constraint {rule.describe()}",
+                    int(bad.sum()),
+                    examples,
+                )
+            )
     if problems:
         raise DataValidationError(source, problems)
     return typed[spec.names]

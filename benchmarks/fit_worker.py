@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -94,7 +94,9 @@ def main() -> None:
         else:
             out = model.sample(args.rows, seed=args.seed)
     out.to_csv(args.out, index=False)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's own peak (getrusage's ru_maxrss carries the parent's over fork+exec)
+    status = Path("/proc/self/status").read_text()
+    peak_mb = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
     print(
         json.dumps(
             {

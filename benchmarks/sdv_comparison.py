@@ -115,8 +115,12 @@ def main() -> None:
                 continue
             timing = json.loads(done.stdout.strip().splitlines()[-1])
             synth = coerce(pd.read_csv(synth_csv)[spec.names], spec)[0]
-            metrics = score(train, holdout, synth, spec)
-            results.append((name, model, time.perf_counter() - start, timing, metrics["summary"]))
+            try:
+                summary = score(train, holdout, synth, spec)["summary"]
+            except ValueError as exc:  # e.g. a model that produced a single outcome class
+                print(f"{name} {model}: not scored: {exc}", file=sys.stderr)
+                summary = {}
+            results.append((name, model, time.perf_counter() - start, timing, summary))
             print(name, model, round(timing["fit_s"], 1), "s", flush=True)
 
     print(

@@ -229,6 +229,22 @@ class CTGAN(Generator):
             self.generator.load_state_dict(self.trainee.state_dict())
             self.generator.requires_grad_(False)
 
+    def _optimisers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+        cfg = self.config
+        opt_g = torch.optim.Adam(
+            self.trainee.parameters(),
+            lr=cfg.generator_lr,
+            betas=(0.5, 0.9),
+            weight_decay=cfg.generator_decay,
+        )
+        opt_d = torch.optim.Adam(
+            self.critic.parameters(),
+            lr=cfg.discriminator_lr,
+            betas=(0.5, 0.9),
+            weight_decay=cfg.discriminator_decay,
+        )
+        return opt_g, opt_d
+
     @torch.no_grad()
     def _update_average(self, step: int) -> None:
         if self.generator is self.trainee:
@@ -306,18 +322,7 @@ class CTGAN(Generator):
         conditional = bool(self.sampler.spans)
         self._build(matrix.shape[1], self.sampler.dim, device)
         data = torch.as_tensor(matrix, device=device)
-        opt_g = torch.optim.Adam(
-            self.trainee.parameters(),
-            lr=cfg.generator_lr,
-            betas=(0.5, 0.9),
-            weight_decay=cfg.generator_decay,
-        )
-        opt_d = torch.optim.Adam(
-            self.critic.parameters(),
-            lr=cfg.discriminator_lr,
-            betas=(0.5, 0.9),
-            weight_decay=cfg.discriminator_decay,
-        )
+        opt_g, opt_d = self._optimisers()
         steps = max(1, n // batch)
         history: list[dict[str, float]] = []
         step = 0
@@ -405,18 +410,7 @@ class CTGAN(Generator):
         batch = min(cfg.batch_size, n)
         self.sampler = ConditionSampler([], [])
         self._build(matrix.shape[1], 0, device)
-        opt_g = torch.optim.Adam(
-            self.trainee.parameters(),
-            lr=cfg.generator_lr,
-            betas=(0.5, 0.9),
-            weight_decay=cfg.generator_decay,
-        )
-        opt_d = torch.optim.Adam(
-            self.critic.parameters(),
-            lr=cfg.discriminator_lr,
-            betas=(0.5, 0.9),
-            weight_decay=cfg.discriminator_decay,
-        )
+        opt_g, opt_d = self._optimisers()
         loader = DataLoader(
             TensorDataset(torch.as_tensor(matrix)),
             batch_size=batch,

@@ -11,16 +11,7 @@ from evaluation.privacy import (
     k_anonymity,
 )
 from tests.conftest import make_patients
-
-KINDS = {
-    "age": "numeric",
-    "sex": "categorical",
-    "creatinine": "numeric",
-    "stage": "categorical",
-    "admitted": "numeric",
-    "ward": "categorical",
-    "died": "categorical",
-}
+from tests.evaluation.test_metrics import KINDS
 
 
 def _patients(n: int, seed: int) -> pd.DataFrame:

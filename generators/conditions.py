@@ -30,7 +30,7 @@ class Condition:
     span: Span
 
 
-def _same(category: Any, value: Any) -> bool:
+def same_value(category: Any, value: Any) -> bool:
     """A category equals a condition value given as text, number or bool (4 == '4' == 4.0)."""
     if category is None or value is None:
         return category is None and value in (None, "", "NA", "null")
@@ -60,7 +60,7 @@ def resolve(
                 f"condition {column}={value!r}: only categorical and boolean columns can be "
                 f"conditioned on, and {column!r} is numeric or a date"
             )
-        matches = [i for i, c in enumerate(transform.categories) if _same(c, value)]
+        matches = [i for i, c in enumerate(transform.categories) if same_value(c, value)]
         if not matches:
             known = [c for c in transform.categories if c is not None]
             raise ConditionError(
@@ -93,7 +93,7 @@ def check_against_spec(spec: DatasetSpec, conditions: Mapping[str, Any]) -> None
                 f"conditioned on, and {column!r} is {col.type}"
             )
         allowed = [*(col.values or []), *([None] if col.nullable else [])]
-        if col.values is not None and not any(_same(v, value) for v in allowed):
+        if col.values is not None and not any(same_value(v, value) for v in allowed):
             raise ConditionError(
                 f"condition {column}={value!r}: not a value of {column!r}; known: {col.values}"
             )
@@ -103,5 +103,12 @@ def rows_meeting(df: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFram
     """The real rows that meet every condition (to compare conditioned output with)."""
     keep = np.ones(len(df), dtype=bool)
     for column, value in conditions.items():
-        keep &= np.array([_same(None if pd.isna(v) else v, value) for v in df[column]], bool)
+        keep &= matches(df[column], value)
     return df[keep].reset_index(drop=True)
+
+
+def matches(series: pd.Series, value: Any) -> np.ndarray:
+    """Which cells hold ``value`` (missing matches None)."""
+    return np.array(
+        [same_value(None if pd.isna(v) else v, value) for v in series.astype(object)], dtype=bool
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from generators.conditions import _same
+from generators.conditions import matches
 from generators.schema import Constraint, DatasetSpec
 from generators.transforms import ContinuousTransform
 
@@ -24,8 +24,7 @@ def breaks(df: pd.DataFrame, rule: Constraint) -> np.ndarray:
             return low > high  # NaN compares False
     out = np.ones(len(df), dtype=bool)
     for column, value in rule.forbidden.items():
-        values = df[column].astype(object).to_numpy()
-        out &= np.array([_same(None if pd.isna(v) else v, value) for v in values], dtype=bool)
+        out &= matches(df[column], value)
     return out
 
 

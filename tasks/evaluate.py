@@ -24,10 +24,8 @@ from evaluation.utility import tstr
 from generators.conditions import rows_meeting
 from generators.schema import DatasetSpec
 from tasks import storage
-from tasks.common import TASK_OPTIONS, run_path
+from tasks.common import MIN_CONDITIONED_HOLDOUT, TASK_OPTIONS, run_path
 from tasks.validation import coerce
-
-MIN_CONDITIONED_HOLDOUT = 20  # the density attack splits the holdout in two
 
 
 def score(

@@ -11,9 +11,8 @@ from pydantic import BaseModel
 from generators.conditions import ConditionError, check_against_spec, rows_meeting
 from generators.schema import DatasetSpec, SpecError, infer_spec
 from tasks import storage
-from tasks.common import TASK_OPTIONS, run_path
+from tasks.common import MIN_CONDITIONED_HOLDOUT, TASK_OPTIONS, run_path
 from tasks.config import RunConfig
-from tasks.evaluate import MIN_CONDITIONED_HOLDOUT
 from tasks.validation import parse_table, read_input, read_spec, validate
 
 

@@ -8,38 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evaluation.catalogue import SCORES
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, no telemetry
 
 EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 3
-HEADLINE = [
-    ("column_shape_similarity", "column shapes (1 = identical)"),
-    ("pair_trend_similarity", "pair trends (1 = identical)"),
-    ("coverage", "coverage of categories and ranges"),
-    ("detection_auc", "detection AUC (0.5 = indistinguishable)"),
-    ("trtr_auc", "TRTR AUC (real -> holdout)"),
-    ("tstr_auc", "TSTR AUC (synthetic -> holdout)"),
-    ("auc_gap", "TRTR - TSTR"),
-    ("trtr_f1", "TRTR F1"),
-    ("tstr_f1", "TSTR F1"),
-    ("trtr_cindex", "TRTR concordance index"),
-    ("tstr_cindex", "TSTR concordance index"),
-    ("trtr_r2", "TRTR R2"),
-    ("tstr_r2", "TSTR R2"),
-    ("trtr_mae", "TRTR MAE"),
-    ("tstr_mae", "TSTR MAE"),
-    ("importance_rank_agreement", "feature-importance rank agreement"),
-    ("dcr_share", "DCR share (0.5 = no memorisation)"),
-    ("nndr_median", "NNDR median (0 = sits on one patient)"),
-    ("membership_distance_auc", "membership attack AUC, distance"),
-    ("membership_density_auc", "membership attack AUC, density"),
-    ("attribute_inference_advantage", "attribute attack advantage (0 = none)"),
-    ("k_anonymity", "k-anonymity over quasi-identifiers"),
-    ("small_group_share", "rows pointing at < 5 real patients"),
-    ("exact_copies", "exact copies of training rows"),
-    ("dp_epsilon", "differential privacy: epsilon spent"),
-    ("dp_delta", "differential privacy: delta"),
-]
+HEADLINE = [(key, score.label) for key, score in SCORES.items()]
 
 
 def _local(url: str) -> str:

@@ -9,6 +9,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
+from evaluation.catalogue import SCORES
 from evaluation.fidelity import column_shapes, coverage, detection_auc, pair_trends
 from evaluation.gate import decide
 from evaluation.privacy import (
@@ -244,7 +245,12 @@ def evaluate(
     storage.write_once(run_path(run_url, "report"), page.encode())
     create_table_artifact(
         [
-            {"metric": k, "value": round(v, 4) if isinstance(v, float) else v}
+            {
+                "metric": k,
+                "value": round(v, 4) if isinstance(v, float) else v,
+                "good": SCORES[k].direction,
+                "range": f"[{SCORES[k].low:g}, {'∞' if SCORES[k].high is None else f'{SCORES[k].high:g}'}]",
+            }
             for k, v in metrics["summary"].items()
         ],
         key="synthetic-data-metrics",

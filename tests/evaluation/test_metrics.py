@@ -242,3 +242,29 @@ def test_survival_target_scores_concordance(halves) -> None:
     )
     assert out["trtr_cindex"] > 0.75 and out["tstr_cindex"] == out["trtr_cindex"]
     assert out["survival"]["trtr_cindex"] > 0.75 and out["survival"]["gap"] == 0.0
+
+
+def test_every_headline_score_is_catalogued_with_a_direction_and_a_range(real) -> None:
+    from evaluation.catalogue import SCORES, out_of_range
+    from generators.schema import infer_spec
+    from tasks.evaluate import score
+
+    df = make_patients(900, seed=3).assign(days=lambda d: 100 + d["age"])
+    spec = infer_spec(
+        df,
+        target="died",
+        survival_time="days",
+        quasi_identifiers=["age", "sex"],
+        sensitive=["ward"],
+    )
+    train, holdout, synth = df.iloc[:400], df.iloc[400:600], df.iloc[600:]
+    summary = score(
+        train.reset_index(drop=True),
+        holdout.reset_index(drop=True),
+        synth.reset_index(drop=True),
+        spec,
+    )["summary"]
+    assert out_of_range(summary) == []
+    assert {"tstr_cindex", "k_anonymity", "attribute_inference_advantage"} <= set(summary)
+    assert all(s.direction in ("higher", "lower", "near 0.5", "near 0") for s in SCORES.values())
+    assert out_of_range({"dcr_share": 1.5, "made_up": 0.1}) == ["dcr_share", "made_up"]

@@ -45,18 +45,11 @@ def declared_spec(data: Path) -> str:
     """The demo's spec with clinician-declared bounds, written next to the data."""
     import pandas as pd
 
-    from flows.demo import NON_PREDICTORS, QUASI_IDENTIFIERS, SENSITIVE
+    from flows.demo import demo_config
     from generators.schema import infer_spec
 
-    spec = infer_spec(
-        pd.read_csv(data),
-        name="flchain",
-        target="death",
-        non_predictors=NON_PREDICTORS,
-        survival_time="futime",
-        quasi_identifiers=QUASI_IDENTIFIERS,
-        sensitive=SENSITIVE,
-    )
+    roles = demo_config(data, output="unused").roles()  # the demo's target and column roles
+    spec = infer_spec(pd.read_csv(data), name="flchain", **roles)
     columns = [
         c.model_copy(update={"min": DECLARED[c.name][0], "max": DECLARED[c.name][1]})
         if c.name in DECLARED

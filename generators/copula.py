@@ -9,8 +9,8 @@ together in normal-score space (the idea of SDV's GaussianCopula, written anew o
 - a continuous offset is mapped to a normal score through its ranks, and back through a grid of
   its quantiles;
 - a one-hot block (a category, a numeric column's mode, a missing flag) is a categorical variable:
-  its categories own consecutive intervals of [0, 1] (modes ordered by their mean, categories by
-  frequency, so that neighbouring codes are alike) and a value maps to a uniform draw inside its
+  its categories own consecutive intervals of [0, 1], ordered by
+  frequency, and a value maps to a uniform draw inside its
   interval, then to a normal score.
 
 Fitting is one pass over the data and one correlation matrix: seconds, no GPU, no epochs. The known
@@ -72,20 +72,10 @@ class GaussianCopula(Generator):
         """(start, dim, categorical) of every span of the encoded matrix."""
         return [(s.start, s.dim, s.activation == "softmax") for s in self.transformer.spans]
 
-    def _mode_means(self) -> dict[int, np.ndarray]:
-        """Start column of each numeric column's mode block -> its modes' means."""
-        out, start = {}, 0
-        for t in self.transformer.transforms:
-            if isinstance(t, ContinuousTransform):
-                out[start + 1] = np.asarray(t.means)
-            start += sum(d for d, _, _ in t.dims)
-        return out
-
     def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         rng = np.random.default_rng(seed)
         n = len(matrix)
         grid = np.linspace(0, 1, min(self.config.quantiles, n))
-        mode_means = self._mode_means()
         scores = np.empty((n, len(self.transformer.spans)))
         self.knots, self.orders = [], []
         for j, (start, dim, categorical) in enumerate(self._variables()):
@@ -98,11 +88,7 @@ class GaussianCopula(Generator):
                 continue
             codes = matrix[:, start : start + dim].argmax(axis=1)
             freq = np.bincount(codes, minlength=dim) / n
-            order = (
-                np.argsort(mode_means[start], kind="stable")
-                if start in mode_means
-                else np.argsort(-freq, kind="stable")
-            )
+            order = np.argsort(-freq, kind="stable")
             position = np.empty(dim, dtype=int)
             position[order] = np.arange(dim)
             cum = np.concatenate([[0.0], np.cumsum(freq[order])])

@@ -125,19 +125,8 @@ def score(
                 seed=seed,
             )
             notes += utility["notes"]
-            for key in (
-                "trtr_auc",
-                "tstr_auc",
-                "trtr_f1",
-                "tstr_f1",
-                "trtr_r2",
-                "tstr_r2",
-                "trtr_mae",
-                "tstr_mae",
-                "trtr_cindex",
-                "tstr_cindex",
-            ):
-                if key in utility:
+            for key in SCORES:  # every TRTR/TSTR score this target has
+                if key.startswith(("trtr_", "tstr_")) and key in utility:
                     summary[key] = utility[key]
             summary[f"{utility['metric']}_gap"] = utility["gap"]
             summary["importance_rank_agreement"] = utility["importance"]["spearman"]

@@ -49,6 +49,14 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         metavar="COLUMN=VALUE",
         help="generate only patients with this value of a categorical column (repeatable)",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="save training state every N epochs; rerunning an interrupted run resumes from it "
+        "(default 10; 0 turns it off)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -253,6 +261,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         dp_delta=args.dp_delta,
         conditions=_conditions(args.condition),
         output=_local(args.out),
+        checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)
@@ -274,6 +283,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
         conditions=_conditions(args.condition),
+        checkpoint_every=args.checkpoint_every,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)

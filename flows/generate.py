@@ -76,6 +76,8 @@ def generate(config: RunConfig) -> str:
         settings,
         config.seed,
         config.progress,
+        storage.join(config.output, config.dataset_name, "training"),
+        config.checkpoint_every,
     )
     sampled = clock(
         "sample",

@@ -5,7 +5,9 @@ matrix to the model's ``_fit``; ``sample`` decodes the model's ``_sample`` back 
 the input's columns, order and dtypes, and fresh ids. A model implements only the matrix part.
 
 A checkpoint is JSON metadata + a tensor state dict (``save``/``load``): no pickled objects, and it
-alone is enough to sample again.
+alone is enough to sample again. A training checkpoint (``Checkpointing``) adds the optimisers and
+random states, so a fit that was interrupted continues where it stopped and ends with the same
+weights as one that never was.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from generators.schema import DatasetSpec
 from generators.transforms import TableTransformer
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, losses)
+RandomState = np.random.Generator | torch.Generator
 CHECKPOINT_FILES = ("model.json", "weights.pt")
 MAX_CONDITION_ROUNDS = 8
 
@@ -43,12 +46,30 @@ class GeneratorConfig(BaseModel):
     threads: int | None = None  # torch CPU threads; None: one per core, at most 4
 
 
+class ResumeError(ValueError):
+    """A training checkpoint that does not belong to this fit (other data, settings or model)."""
+
+
+@dataclass
+class Checkpointing:
+    """Mid-training checkpoints for a model that trains in epochs.
+
+    Every ``every`` epochs (not after the last) ``save`` receives one self-contained file that
+    replaces the previous one; ``resume``, when given, is such a file to continue from.
+    """
+
+    every: int
+    save: Callable[[bytes], None]
+    resume: bytes | None = None
+
+
 @dataclass
 class FitReport:
     epochs: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     privacy: dict[str, Any] | None = None  # the spent (epsilon, delta) of a private fit
+    resumed_from: int | None = None  # the epoch a resumed fit continued after
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -73,6 +94,7 @@ class Generator(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+    resumable: ClassVar[bool] = False  # trains in epochs and honours ``Checkpointing``
 
     def __init__(self, config: GeneratorConfig | Mapping[str, Any] | None = None):
         if isinstance(config, GeneratorConfig):
@@ -82,6 +104,8 @@ class Generator(ABC):
         self.transformer: TableTransformer | None = None
         self.dtypes: dict[str, str] = {}
         self.id_starts: dict[str, int] = {}
+        self._checkpointing: Checkpointing | None = None
+        self._resumed_from: int | None = None
 
     # -- public API --------------------------------------------------------------------------
     def fit(
@@ -91,7 +115,10 @@ class Generator(ABC):
         *,
         seed: int = 0,
         on_epoch: EpochCallback | None = None,
+        checkpointing: Checkpointing | None = None,
     ) -> FitReport:
+        """Fit on ``data``; with ``checkpointing``, save training state as it goes and, given a
+        checkpoint to resume, continue from it (models without epochs ignore it)."""
         missing = [c for c in spec.names if c not in data.columns]
         if missing:
             raise ValueError(f"data lacks spec columns {missing}")
@@ -104,9 +131,14 @@ class Generator(ABC):
         torch.manual_seed(seed)
         self.transformer = self._fit_transformer(data, spec, seed)
         matrix = self.transformer.transform(data, seed)
+        self._checkpointing, self._resumed_from = checkpointing, None
         start = time.perf_counter()
-        report = self._fit(matrix, seed=seed, on_epoch=on_epoch)
+        try:
+            report = self._fit(matrix, seed=seed, on_epoch=on_epoch)
+        finally:
+            self._checkpointing = None
         report.seconds = time.perf_counter() - start
+        report.resumed_from = self._resumed_from
         return report
 
     def sample(
@@ -202,6 +234,105 @@ class Generator(ABC):
         model.id_starts = meta["id_starts"]
         model._restore(meta["model"], tensors)
         return model
+
+    # -- training checkpoints (for models that train in epochs) -------------------------------
+    def _identity(self) -> str:
+        """What a training checkpoint must match: model, settings and the fitted transforms
+        (refitted on resume from the same data and seed, so other data shows up here)."""
+        return json.dumps(
+            {
+                "generator": self.name,
+                "config": self.config.model_dump(mode="json"),
+                "transformer": self.transformer.to_dict(),
+            },
+            sort_keys=True,
+            default=_json_default,
+        )
+
+    def _resume_training(
+        self,
+        modules: Mapping[str, torch.nn.Module],
+        optimisers: Mapping[str, torch.optim.Optimizer],
+        randomness: Mapping[str, RandomState],
+    ) -> tuple[int, list[dict[str, float]], dict[str, Any]]:
+        """(first epoch to run, history so far, the model's extra state), loading a checkpoint
+        given to ``fit`` into the freshly built modules, optimisers and random states."""
+        given = self._checkpointing.resume if self._checkpointing else None
+        if given is None:
+            return 1, [], {}
+        state = torch.load(io.BytesIO(given), map_location="cpu", weights_only=True)
+        meta = json.loads(state["meta"])
+        if meta["identity"] != self._identity():
+            raise ResumeError(
+                f"{self.name}: the training checkpoint was made with other data, settings or "
+                "transforms; remove it or train afresh"
+            )
+        for name, module in modules.items():
+            prefix = f"{name}."
+            module.load_state_dict(
+                {k[len(prefix) :]: v for k, v in state["tensors"].items() if k.startswith(prefix)}
+            )
+        for name, optimiser in optimisers.items():
+            optimiser.load_state_dict(state["optimisers"][name])
+        for name, rng in randomness.items():
+            if isinstance(rng, np.random.Generator):
+                rng.bit_generator.state = meta["numpy_random"][name]
+            else:
+                rng.set_state(state["torch_random"][name])
+        torch.set_rng_state(state["torch_random"]["global"])
+        if "cuda" in state["torch_random"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(list(state["torch_random"]["cuda"]))
+        self._resumed_from = meta["epoch"]
+        return meta["epoch"] + 1, meta["history"], meta["extra"]
+
+    def _end_epoch(
+        self,
+        epoch: int,
+        epochs: int,
+        history: list[dict[str, float]],
+        modules: Mapping[str, torch.nn.Module],
+        optimisers: Mapping[str, torch.optim.Optimizer],
+        randomness: Mapping[str, RandomState],
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Save a training checkpoint when one is due (never after the last epoch: the final
+        model is saved by ``save``)."""
+        ck = self._checkpointing
+        if ck is None or ck.every <= 0 or epoch % ck.every or epoch >= epochs:
+            return
+        meta = {
+            "identity": self._identity(),
+            "epoch": epoch,
+            "history": history,
+            "extra": dict(extra or {}),
+            "numpy_random": {
+                k: r.bit_generator.state
+                for k, r in randomness.items()
+                if isinstance(r, np.random.Generator)
+            },
+        }
+        torch_random = {
+            k: r.get_state() for k, r in randomness.items() if isinstance(r, torch.Generator)
+        }
+        torch_random["global"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            torch_random["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+        tensors = {
+            f"{name}.{k}": v.detach().cpu()
+            for name, module in modules.items()
+            for k, v in module.state_dict().items()
+        }
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "meta": json.dumps(meta, default=_json_default),
+                "tensors": tensors,
+                "optimisers": {k: o.state_dict() for k, o in optimisers.items()},
+                "torch_random": torch_random,
+            },
+            buffer,
+        )
+        ck.save(buffer.getvalue())
 
     # -- what a model implements ------------------------------------------------------------
     def _fit_transformer(

@@ -25,9 +25,12 @@ from torch.nn import functional as F
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
 from generators.conditions import Condition
+from generators.layout import SpanLayout
 from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import Span, TableTransformer
+
+SAMPLE_CHUNK = 5_000  # rows per generator call when sampling
 
 
 class CTGANConfig(GeneratorConfig):
@@ -89,6 +92,21 @@ class _GeneratorNet(nn.Module):
         return self.seq(x)
 
 
+class _Dropout(nn.Module):
+    """Inverted dropout from one uniform draw: on CPU ``torch.bernoulli_`` (``nn.Dropout``) costs
+    about 10x a uniform draw of the same size, and the critic runs four times a step."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, device=x.device, dtype=x.dtype) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
 class _Critic(nn.Module):
     def __init__(self, input_dim: int, dims: tuple[int, ...], pac: int):
         super().__init__()
@@ -96,7 +114,7 @@ class _Critic(nn.Module):
         layers: list[nn.Module] = []
         width = self.packed
         for d in dims:
-            layers += [nn.Linear(width, d), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
+            layers += [nn.Linear(width, d), nn.LeakyReLU(0.2), _Dropout(0.5)]
             width = d
         layers.append(nn.Linear(width, 1))
         self.seq = nn.Sequential(*layers)
@@ -178,20 +196,12 @@ def _padded_cumsum(probs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _gumbel_softmax(
-    logits: torch.Tensor, tau: float, generator: torch.Generator | None
-) -> torch.Tensor:
-    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    exponential = -torch.log(u.clamp_min(1e-10))  # > 0
-    gumbel = -torch.log(exponential.clamp_min(1e-10))
-    return torch.softmax((logits + gumbel) / tau, dim=1)
-
-
 @register("ctgan")
 class CTGAN(Generator):
     """Conditional tabular GAN with PacGAN and WGAN-GP."""
 
     config_class = CTGANConfig
+    resumable = True  # plain fits; a private fit starts afresh (its accountant is not saved)
     config: CTGANConfig
 
     def __init__(self, config: Any = None):
@@ -200,6 +210,8 @@ class CTGAN(Generator):
         self.trainee: _GeneratorNet | None = None  # the one the optimiser updates
         self.critic: _Critic | None = None
         self.sampler: ConditionSampler | None = None
+        self.layout: SpanLayout | None = None  # the networks see columns in this order
+        self.condition_columns: torch.Tensor | None = None  # global category -> model column
 
     @property
     def _pac(self) -> int:
@@ -216,6 +228,10 @@ class CTGAN(Generator):
     # -- pieces --------------------------------------------------------------------------------
     def _build(self, data_dim: int, cond_dim: int, device: torch.device) -> None:
         cfg = self.config
+        self.layout = SpanLayout(self.transformer.spans)
+        self.condition_columns = torch.as_tensor(
+            self.layout.columns(self.sampler.spans), device=device
+        )
         self.trainee = _GeneratorNet(cfg.embedding_dim + cond_dim, cfg.generator_dim, data_dim).to(
             device
         )
@@ -236,12 +252,14 @@ class CTGAN(Generator):
             lr=cfg.generator_lr,
             betas=(0.5, 0.9),
             weight_decay=cfg.generator_decay,
+            fused=True,
         )
         opt_d = torch.optim.Adam(
             self.critic.parameters(),
             lr=cfg.discriminator_lr,
             betas=(0.5, 0.9),
             weight_decay=cfg.discriminator_decay,
+            fused=True,
         )
         return opt_g, opt_d
 
@@ -259,28 +277,7 @@ class CTGAN(Generator):
     def _activate(
         self, raw: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        parts = []
-        for span in self.transformer.spans:
-            block = raw[:, span.start : span.stop]
-            if span.activation == "tanh":
-                parts.append(torch.tanh(block))
-            else:
-                parts.append(_gumbel_softmax(block, self.config.gumbel_tau, generator))
-        return torch.cat(parts, dim=1)
-
-    def _condition_loss(
-        self, raw: torch.Tensor, category: torch.Tensor, column: torch.Tensor
-    ) -> torch.Tensor:
-        """Cross entropy of each row's conditioned span against its condition."""
-        loss = raw.new_zeros(())
-        for j, span in enumerate(self.sampler.spans):
-            chosen = column == j
-            if chosen.any():
-                target = category[chosen] - int(self.sampler.offsets[j])
-                loss = loss + F.cross_entropy(
-                    raw[chosen, span.start : span.stop], target, reduction="sum"
-                )
-        return loss / raw.shape[0]
+        return self.layout.activate(raw, self.config.gumbel_tau, generator)
 
     def _one_hot(self, category: np.ndarray, device: torch.device) -> torch.Tensor:
         cond = torch.zeros(len(category), self.sampler.dim, device=device)
@@ -321,20 +318,24 @@ class CTGAN(Generator):
         )
         conditional = bool(self.sampler.spans)
         self._build(matrix.shape[1], self.sampler.dim, device)
-        data = torch.as_tensor(matrix, device=device)
+        data = torch.as_tensor(self.layout.to_model(matrix), device=device)
         opt_g, opt_d = self._optimisers()
         steps = max(1, n // batch)
-        history: list[dict[str, float]] = []
-        step = 0
+        modules = {"trainee": self.trainee, "generator": self.generator, "critic": self.critic}
+        optimisers = {"generator": opt_g, "critic": opt_d}
+        first, history, extra = self._resume_training(modules, optimisers, {"numpy": rng})
+        step = extra.get("step", 0)
         self.trainee.train()
         self.critic.train()
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(first, cfg.epochs + 1):
             totals = np.zeros(3)
             for _ in range(steps):
-                for _ in range(cfg.discriminator_steps):
+                # The last critic step's generated rows also serve the generator's step (as in
+                # the DCGAN reference): one generator pass per step instead of two.
+                for d in range(cfg.discriminator_steps):
                     z = torch.randn(batch, cfg.embedding_dim, device=device)
                     if conditional:
-                        _, category = self.sampler.train_batch(batch, rng)
+                        column, category = self.sampler.train_batch(batch, rng)
                         perm = rng.permutation(batch)
                         rows = self.sampler.matching_rows(category[perm], rng)
                         cond = self._one_hot(category, device)
@@ -343,32 +344,25 @@ class CTGAN(Generator):
                         rows = rng.integers(n, size=batch)
                         cond = cond_real = torch.zeros(batch, 0, device=device)
                     real = data[torch.as_tensor(rows, device=device)]
-                    with torch.no_grad():  # the critic's loss need not reach the generator
-                        fake = self._activate(self.trainee(torch.cat([z, cond], dim=1)))
-                    fake_in = torch.cat([fake, cond], dim=1)
+                    last = d == cfg.discriminator_steps - 1
+                    with torch.set_grad_enabled(last):
+                        raw = self.trainee(torch.cat([z, cond], dim=1))
+                        fake = self._activate(raw)
+                    fake_in = torch.cat([fake.detach(), cond], dim=1)
                     real_in = torch.cat([real, cond_real], dim=1)
-                    loss_d = self.critic(fake_in).mean() - self.critic(real_in).mean()
+                    fake_score, real_score = self.critic(torch.cat([fake_in, real_in])).chunk(2)
+                    loss_d = fake_score.mean() - real_score.mean()
                     penalty = self._gradient_penalty(real_in, fake_in)
                     opt_d.zero_grad(set_to_none=True)
                     (loss_d + penalty).backward()
                     opt_d.step()
-                z = torch.randn(batch, cfg.embedding_dim, device=device)
-                if conditional:
-                    column, category = self.sampler.train_batch(batch, rng)
-                    cond = self._one_hot(category, device)
+                score = self.critic(torch.cat([fake, cond], dim=1))
+                if conditional:  # each row's conditioned block should put its mass on the condition
+                    wanted = self.condition_columns[torch.as_tensor(category, device=device)]
+                    log_probs = self.layout.log_probs(raw)
+                    cross_entropy = -log_probs[torch.arange(batch, device=device), wanted].mean()
                 else:
-                    cond = torch.zeros(batch, 0, device=device)
-                raw = self.trainee(torch.cat([z, cond], dim=1))
-                score = self.critic(torch.cat([self._activate(raw), cond], dim=1))
-                cross_entropy = (
-                    self._condition_loss(
-                        raw,
-                        torch.as_tensor(category, device=device),
-                        torch.as_tensor(column, device=device),
-                    )
-                    if conditional
-                    else raw.new_zeros(())
-                )
+                    cross_entropy = raw.new_zeros(())
                 loss_g = -score.mean() + cross_entropy
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
@@ -380,6 +374,9 @@ class CTGAN(Generator):
                 zip(("generator", "critic", "condition"), (totals / steps).tolist(), strict=True)
             )
             history.append({"epoch": epoch, **losses})
+            self._end_epoch(
+                epoch, cfg.epochs, history, modules, optimisers, {"numpy": rng}, {"step": step}
+            )
             if on_epoch is not None:
                 on_epoch(epoch, cfg.epochs, losses)
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history)
@@ -412,7 +409,7 @@ class CTGAN(Generator):
         self._build(matrix.shape[1], 0, device)
         opt_g, opt_d = self._optimisers()
         loader = DataLoader(
-            TensorDataset(torch.as_tensor(matrix)),
+            TensorDataset(torch.as_tensor(self.layout.to_model(matrix))),
             batch_size=batch,
             generator=torch.Generator().manual_seed(seed),
         )
@@ -500,7 +497,7 @@ class CTGAN(Generator):
         gen = torch.Generator(device=device).manual_seed(seed)
         rng = np.random.default_rng(seed)
         self.generator.eval()
-        chunk = max(self.config.batch_size, 1000)
+        chunk = SAMPLE_CHUNK  # large matrix products: the generator is evaluated, not trained
         out = []
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
@@ -512,9 +509,16 @@ class CTGAN(Generator):
             else:
                 cond = torch.zeros(size, 0, device=device)
             out.append(
-                self._activate(self.generator(torch.cat([z, cond], dim=1)), gen).cpu().numpy()
+                self.layout.activate(
+                    self.generator(torch.cat([z, cond], dim=1)),
+                    self.config.gumbel_tau,
+                    gen,
+                    hard=True,
+                )
+                .cpu()
+                .numpy()
             )
-        return np.concatenate(out, axis=0)
+        return self.layout.from_model(np.concatenate(out, axis=0))
 
     def _meta(self) -> dict[str, Any]:
         return {

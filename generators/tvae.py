@@ -58,6 +58,7 @@ class TVAE(Generator):
     """Variational autoencoder for mixed tables."""
 
     config_class = TVAEConfig
+    resumable = True
     config: TVAEConfig
 
     def __init__(self, config: Any = None):
@@ -84,9 +85,10 @@ class TVAE(Generator):
         data = torch.as_tensor(matrix, device=device)
         n, batch = len(matrix), min(cfg.batch_size, len(matrix))
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        history = []
+        modules, optimisers, randomness = {"net": self.net}, {"net": opt}, {"order": gen}
+        first, history, _ = self._resume_training(modules, optimisers, randomness)
         self.net.train()
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(first, cfg.epochs + 1):
             order = torch.randperm(n, generator=gen).to(device)
             totals, steps = np.zeros(2), 0
             for start in range(0, n - batch + 1, batch):  # full batches only
@@ -104,6 +106,7 @@ class TVAE(Generator):
                 steps += 1
             losses = dict(zip(("reconstruction", "kl"), (totals / steps).tolist(), strict=True))
             history.append({"epoch": epoch, **losses})
+            self._end_epoch(epoch, cfg.epochs, history, modules, optimisers, randomness)
             if on_epoch is not None:
                 on_epoch(epoch, cfg.epochs, losses)
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history)

@@ -102,6 +102,11 @@ class RunConfig(BaseModel):
     )
     gate: GateConfig = Field(default_factory=GateConfig, description="Release thresholds")
     chunk_rows: int = Field(100_000, ge=1000, description="Synthetic rows per Parquet part")
+    checkpoint_every: int = Field(
+        10,
+        ge=0,
+        description="Save training state every N epochs, so an interrupted run resumes (0: off)",
+    )
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
 
     @field_validator("generator")

@@ -83,6 +83,21 @@ def write_once(url: str, data: bytes) -> str:
     return url
 
 
+def replace(url: str, data: bytes) -> str:
+    """Write ``data`` to ``url``, replacing what is there, atomically: for scratch state such as
+    training checkpoints, never for artifacts (those are ``write_once``)."""
+    fs, path = filesystem(url)
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    else:
+        _guard(url, lambda: fs.pipe_file(path, data))  # one PUT: readers see old or new
+    return url
+
+
 def copy_once(source: str, target: str) -> str:
     """Copy one artifact to a new place (server-side on S3); the target must not exist."""
     fs, src = filesystem(source)

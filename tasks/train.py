@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import Any
 
+import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from generators import registry
+from generators.base import Checkpointing
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
@@ -22,6 +26,7 @@ class Trained(BaseModel):
     seconds_per_epoch: float
     final_losses: dict[str, float]
     privacy: dict[str, Any] | None = None  # spent epsilon and delta of a private fit
+    resumed_from: int | None = None  # the epoch an interrupted training was resumed after
 
 
 def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
@@ -54,6 +59,19 @@ def save_model(model_url: str, files: dict[str, bytes]) -> str:
     return model_url
 
 
+def checkpoint_url(
+    root: str, data: pd.DataFrame, spec: DatasetSpec, generator: str, settings: dict, seed: int
+) -> str:
+    """Where one training's checkpoint lives: keyed by everything that determines the training
+    (the rows, the spec, the model and its settings, the seed), so a rerun of an interrupted run
+    finds it and any change starts afresh."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    identity = [list(data.columns), spec.model_dump(mode="json"), generator, settings, seed]
+    digest.update(json.dumps(identity, sort_keys=True, default=str).encode())
+    return storage.join(root, digest.hexdigest()[:24], "checkpoint.pt")
+
+
 @task(name="train", **TASK_OPTIONS)
 def train(
     run_url: str,
@@ -63,10 +81,26 @@ def train(
     settings: dict,
     seed: int,
     progress: bool = False,
+    checkpoint_root: str | None = None,
+    checkpoint_every: int = 0,
 ) -> Trained:
+    """Fit and store the model; with ``checkpoint_root``, save the training state every
+    ``checkpoint_every`` epochs and resume from it when the same training is run again."""
     logger = get_run_logger()
     data = storage.read_parquet(train_url)
     model = registry.create(generator, settings)
+    checkpointing, scratch = None, None
+    private = bool(getattr(model.config, "private", False))
+    if checkpoint_root and checkpoint_every > 0 and model.resumable and not private:
+        scratch = checkpoint_url(checkpoint_root, data, spec, generator, settings, seed)
+        previous = storage.read_bytes(scratch) if storage.exists(scratch) else None
+        if previous is not None:
+            logger.info("found a checkpoint of this training at %s: resuming", scratch)
+        checkpointing = Checkpointing(
+            every=checkpoint_every,
+            save=lambda payload: storage.replace(scratch, payload),
+            resume=previous,
+        )
     epochs = getattr(model.config, "epochs", 1)
     logger.info(
         "training %s on %d rows for %d epochs (%s)",
@@ -76,8 +110,18 @@ def train(
         model.config.model_dump(mode="json"),
     )
     start = time.perf_counter()
-    report = model.fit(data, spec, seed=seed, on_epoch=_progress(epochs, progress, logger))
+    report = model.fit(
+        data,
+        spec,
+        seed=seed,
+        on_epoch=_progress(epochs, progress, logger),
+        checkpointing=checkpointing,
+    )
+    if report.resumed_from is not None:
+        logger.info("resumed after epoch %d of %d", report.resumed_from, epochs)
     model_url = save_model(run_path(run_url, "model"), model.save())
+    if scratch is not None and storage.exists(scratch):
+        storage.remove(scratch)  # the finished model is in the run folder now
     storage.write_json(storage.join(model_url, "history.json"), report.history)
     logger.info(
         "trained in %.1f s (%.3f s/epoch)", time.perf_counter() - start, report.seconds_per_epoch
@@ -97,4 +141,5 @@ def train(
         seconds_per_epoch=report.seconds_per_epoch,
         final_losses={k: float(v) for k, v in last.items() if k != "epoch"},
         privacy=report.privacy,
+        resumed_from=report.resumed_from,
     )

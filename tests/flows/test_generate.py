@@ -390,3 +390,59 @@ def test_discharge_dates_come_back_as_text_and_never_before_admission(
     admitted = pd.to_datetime(out["admitted"], format="%d/%m/%Y")
     discharged = pd.to_datetime(out["discharged"], format="%d/%m/%Y")
     assert (discharged >= admitted).all()
+
+
+def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path) -> None:
+    """SIGKILL during training leaves a run folder without manifest; the same command run again
+    continues the training from its last checkpoint and completes."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
+    out = tmp_path / "out"
+    command = [
+        str(Path(sys.executable).parent / "synthcare"),
+        "generate",
+        str(patients_csv),
+        "--target",
+        "died",
+        "--epochs",
+        "150",
+        "--checkpoint-every",
+        "10",
+        "--rows",
+        "100",
+        "--guidance-pool",
+        "1",
+        "--out",
+        str(out),
+    ]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    training = out / "patients" / "training"
+    deadline = time.monotonic() + 240
+    while not list(training.glob("*/checkpoint.pt")):
+        assert first.poll() is None, first.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no training checkpoint appeared"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    (killed,) = (out / "patients" / "runs").iterdir()
+    assert not (killed / "manifest.json").exists()
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = Path(done.stdout.strip().splitlines()[-1])
+    assert run != killed and not (killed / "manifest.json").exists()
+    manifest = json.loads((run / "manifest.json").read_text())
+    resumed = manifest["results"]["train"]["resumed_from"]
+    assert resumed is not None and resumed % 10 == 0 and 10 <= resumed < 150
+    history = json.loads((run / "model" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, 151))
+    assert not list(training.glob("*/checkpoint.pt"))  # removed once the model is stored

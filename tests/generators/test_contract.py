@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from generators import registry
+from generators.base import Checkpointing, ResumeError
 from generators.schema import infer_spec
 from tasks.validation import coerce
 from tests.conftest import make_patients
@@ -95,3 +96,52 @@ def test_checkpoint_alone_samples_the_same_rows(fitted) -> None:
     again = registry.load(files)
     assert type(again) is type(model)
     pd.testing.assert_frame_equal(again.sample(100, seed=7), model.sample(100, seed=7))
+
+
+class _Killed(Exception):
+    """Stands in for a worker killed mid-training."""
+
+
+def test_interrupted_training_resumes_to_the_same_model(data, fitted) -> None:
+    model, _ = fitted
+    if not model.resumable:
+        pytest.skip(f"{model.name} does not train in epochs")
+    df, spec = data
+    settings = {**SETTINGS[model.name], "epochs": 5}
+    saved: list[bytes] = []
+
+    def killed_in_epoch_3(epoch: int, epochs: int, losses: dict) -> None:
+        if epoch == 3:
+            raise _Killed
+
+    first = registry.create(model.name, settings)
+    with pytest.raises(_Killed):
+        first.fit(
+            df,
+            spec,
+            seed=0,
+            on_epoch=killed_in_epoch_3,
+            checkpointing=Checkpointing(every=2, save=saved.append),
+        )
+    assert len(saved) == 1  # after epoch 2
+
+    resumed = registry.create(model.name, settings)
+    report = resumed.fit(
+        df, spec, seed=0, checkpointing=Checkpointing(every=2, save=saved.append, resume=saved[0])
+    )
+    assert report.resumed_from == 2
+    assert [h["epoch"] for h in report.history] == [1, 2, 3, 4, 5]
+    assert len(saved) == 2  # after epoch 4, none after the last
+
+    straight = registry.create(model.name, settings)
+    straight_report = straight.fit(df, spec, seed=0)
+    assert straight_report.history == report.history
+    pd.testing.assert_frame_equal(resumed.sample(200, seed=3), straight.sample(200, seed=3))
+
+    other = registry.create(model.name, {**settings, "epochs": 6})
+    with pytest.raises(ResumeError, match="other data, settings"):
+        other.fit(df, spec, seed=0, checkpointing=Checkpointing(2, saved.append, saved[0]))
+    with pytest.raises(ResumeError):  # other data
+        registry.create(model.name, settings).fit(
+            df.iloc[:400], spec, seed=0, checkpointing=Checkpointing(2, saved.append, saved[0])
+        )

@@ -1,0 +1,67 @@
+"""The model's column order: a permutation that round-trips, and batched activations that equal
+the per-block ones."""
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from generators.layout import SpanLayout
+from generators.transforms import Span
+
+# scalar, 3-block, scalar, 2-block, 3-block, 2-block: blocks of equal width get grouped
+SPANS = [
+    Span(0, 1, "tanh", "a", False),
+    Span(1, 3, "softmax", "a", False),
+    Span(4, 1, "tanh", "b", False),
+    Span(5, 2, "softmax", "b", False),
+    Span(7, 3, "softmax", "c", True),
+    Span(10, 2, "softmax", "d", True),
+]
+
+
+def _blocks(x: np.ndarray) -> list[np.ndarray]:
+    return [x[:, s.start : s.stop] for s in SPANS if s.activation == "softmax"]
+
+
+def test_layout_round_trips_and_groups_blocks_by_width():
+    layout = SpanLayout(SPANS)
+    matrix = np.arange(12 * 4, dtype=float).reshape(4, 12)
+    model = layout.to_model(matrix)
+    assert model[:, :2].tolist() == matrix[:, [0, 4]].tolist()  # scalars first
+    assert layout.groups == [(2, 2, 2), (6, 2, 3)]
+    np.testing.assert_array_equal(layout.from_model(model), matrix)
+
+
+def test_activate_is_tanh_and_per_block_softmax():
+    layout = SpanLayout(SPANS)
+    raw = torch.randn(500, 12, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    out = layout.from_model(layout.activate(raw, 0.5, gen).numpy())
+    raw_m = layout.from_model(raw.numpy())
+    np.testing.assert_allclose(out[:, [0, 4]], np.tanh(raw_m[:, [0, 4]]))
+    for block in _blocks(out):
+        np.testing.assert_allclose(block.sum(axis=1), 1.0)
+
+
+def test_hard_draws_follow_the_softmax():
+    """Gumbel-max: the argmax of each hard block is a draw from that block's softmax."""
+    layout = SpanLayout(SPANS)
+    logits = torch.tensor([0.0, 1.0, 2.0])
+    raw = torch.zeros(40_000, 12)
+    raw[:, 7:10] = logits  # span c, in matrix order
+    hard = layout.activate(raw[:, layout.order], 0.2, torch.Generator().manual_seed(1), hard=True)
+    picks = layout.from_model(hard.numpy())[:, 7:10].argmax(axis=1)
+    shares = np.bincount(picks, minlength=3) / len(picks)
+    np.testing.assert_allclose(shares, F.softmax(logits, dim=0).numpy(), atol=0.01)
+
+
+def test_log_probs_and_columns_point_at_each_category():
+    layout = SpanLayout(SPANS)
+    raw = torch.randn(8, 12, dtype=torch.float64)
+    log_probs = layout.log_probs(raw)
+    columns = layout.columns([SPANS[4], SPANS[5]])  # c's 3 categories, then d's 2
+    raw_m = torch.as_tensor(layout.from_model(raw.numpy()))
+    expected = torch.cat(
+        [F.log_softmax(raw_m[:, 7:10], dim=1), F.log_softmax(raw_m[:, 10:12], dim=1)], dim=1
+    )
+    torch.testing.assert_close(log_probs[:, torch.as_tensor(columns)], expected)

@@ -1,8 +1,10 @@
 """The one generator interface.
 
 ``fit`` checks the table against its spec, fits the reversible transforms and hands the encoded
-matrix to the model's ``_fit``; ``sample`` decodes the model's ``_sample`` back into a table with
-the input's columns, order and dtypes, and fresh ids. A model implements only the matrix part.
+rows to the model's ``_fit`` (an ``EncodedTable``: one-hot blocks stay integer codes until a model
+expands a batch, so a column with thousands of codes fits in memory); ``sample`` decodes the
+model's ``_sample`` back into a table with the input's columns, order and dtypes, and fresh ids,
+a bounded number of cells at a time. A model implements only the matrix part.
 
 A checkpoint is JSON metadata + a tensor state dict (``save``/``load``): no pickled objects, and it
 alone is enough to sample again. A training checkpoint (``Checkpointing``) adds the optimisers and
@@ -28,12 +30,14 @@ from pydantic import BaseModel, ConfigDict
 
 from generators.conditions import Condition, ConditionError, meets, resolve
 from generators.constraints import breaking_any
+from generators.layout import EncodedTable
 from generators.schema import DatasetSpec
 from generators.transforms import TableTransformer
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, losses)
 RandomState = np.random.Generator | torch.Generator
 CHECKPOINT_FILES = ("model.json", "weights.pt")
+DECODE_CELLS = 1 << 22  # encoded cells decoded at once when sampling (16 MB of float32)
 MAX_CONDITION_ROUNDS = 8
 
 
@@ -130,11 +134,11 @@ class Generator(ABC):
         set_threads(self.config.threads)
         torch.manual_seed(seed)
         self.transformer = self._fit_transformer(data, spec, seed)
-        matrix = self.transformer.transform(data, seed)
+        encoded = EncodedTable.encode(self.transformer, data, seed)
         self._checkpointing, self._resumed_from = checkpointing, None
         start = time.perf_counter()
         try:
-            report = self._fit(matrix, seed=seed, on_epoch=on_epoch)
+            report = self._fit(encoded, seed=seed, on_epoch=on_epoch)
         finally:
             self._checkpointing = None
         report.seconds = time.perf_counter() - start
@@ -161,12 +165,24 @@ class Generator(ABC):
             raise ValueError(f"cannot sample {n} rows")
         set_threads(self.config.threads)
         wanted = resolve(self.transformer, conditions or {}, self.spec.id_columns)
-        if n and (wanted or self.spec.constraints):
-            table = self._sample_valid(n, seed, wanted)
-        else:
-            matrix = self._sample(n, seed=seed) if n else np.zeros((0, self.transformer.width))
-            table = self.transformer.inverse(matrix)
+        chunk = max(1000, DECODE_CELLS // max(self.transformer.width, 1))
+        if n <= chunk:
+            table = self._sample_decoded(n, seed, wanted)
+        else:  # wide tables: a bounded number of encoded cells at a time
+            table = pd.concat(
+                [
+                    self._sample_decoded(min(chunk, n - start), seed + 104_729 * i, wanted)
+                    for i, start in enumerate(range(0, n, chunk))
+                ],
+                ignore_index=True,
+            )
         return self.assign_ids(table, id_offset)
+
+    def _sample_decoded(self, n: int, seed: int, wanted: list[Condition]) -> pd.DataFrame:
+        if n and (wanted or self.spec.constraints):
+            return self._sample_valid(n, seed, wanted)
+        matrix = self._sample(n, seed=seed) if n else np.zeros((0, self.transformer.width))
+        return self.transformer.inverse(matrix)
 
     def _sample_valid(self, n: int, seed: int, wanted: list[Condition]) -> pd.DataFrame:
         """``n`` decoded rows meeting the conditions and keeping the spec's constraints: drawn
@@ -342,8 +358,11 @@ class Generator(ABC):
         return TableTransformer.fit(data, spec, seed)
 
     @abstractmethod
-    def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
-        """Learn the encoded training matrix (rows x ``self.transformer.width``)."""
+    def _fit(
+        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
+    ) -> FitReport:
+        """Learn the encoded training rows (``table.dense(rows)`` gives them in the model order
+        of ``table.layout``; ``layout.from_model`` puts a matrix back in transformer order)."""
 
     def _sample_given(self, n: int, *, seed: int, conditions: list[Condition]) -> np.ndarray:
         """Rows drawn towards ``conditions``; the default draws freely (rows that miss are

@@ -30,9 +30,10 @@ from scipy.special import ndtr, ndtri
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig
 from generators.conditions import Condition
+from generators.layout import EncodedTable
 from generators.registry import register
 from generators.schema import DatasetSpec
-from generators.transforms import ContinuousTransform, TableTransformer
+from generators.transforms import TableTransformer
 
 
 class GaussianCopulaConfig(GeneratorConfig):
@@ -60,33 +61,30 @@ class GaussianCopula(Generator):
     ) -> TableTransformer:
         # One linear offset per number: its empirical marginal then is the column's own, and the
         # correlation is not diluted across mixture modes.
-        fitted = TableTransformer.fit(data, spec, seed)
-        return TableTransformer(
-            [
-                t.as_linear(fitted._input(t, data)) if isinstance(t, ContinuousTransform) else t
-                for t in fitted.transforms
-            ]
-        )
+        return TableTransformer.fit_linear(data, spec, seed)
 
     def _variables(self) -> list[tuple[int, int, bool]]:
         """(start, dim, categorical) of every span of the encoded matrix."""
         return [(s.start, s.dim, s.activation == "softmax") for s in self.transformer.spans]
 
-    def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+    def _fit(
+        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
+    ) -> FitReport:
         rng = np.random.default_rng(seed)
-        n = len(matrix)
+        n = len(table)
         grid = np.linspace(0, 1, min(self.config.quantiles, n))
         scores = np.empty((n, len(self.transformer.spans)))
         self.knots, self.orders = [], []
-        for j, (start, dim, categorical) in enumerate(self._variables()):
-            if not categorical:
-                x = matrix[:, start].astype(float)
+        for j, span in enumerate(self.transformer.spans):
+            dim = span.dim
+            if span.activation == "tanh":
+                x = table.scalar_of(span).astype(float)
                 self.knots.append(np.quantile(x, grid))
                 self.orders.append(np.zeros(0, dtype=int))
                 ranks = (np.argsort(np.argsort(x, kind="stable"), kind="stable") + 0.5) / n
                 scores[:, j] = ndtri(ranks)
                 continue
-            codes = matrix[:, start : start + dim].argmax(axis=1)
+            codes = table.code_of(span)
             freq = np.bincount(codes, minlength=dim) / n
             order = np.argsort(-freq, kind="stable")
             position = np.empty(dim, dtype=int)

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
 from generators.conditions import Condition
-from generators.layout import SpanLayout
+from generators.layout import EncodedTable, SpanLayout
 from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import Span, TableTransformer
@@ -139,11 +139,11 @@ class ConditionSampler:
         self.rows: np.ndarray | None = None
 
     @classmethod
-    def from_matrix(
-        cls, matrix: np.ndarray, spans: list[Span], log_frequency: bool
+    def from_table(
+        cls, table: EncodedTable, spans: list[Span], log_frequency: bool
     ) -> ConditionSampler:
-        n = len(matrix)
-        codes = [matrix[:, s.start : s.stop].argmax(axis=1) for s in spans]
+        n = len(table)
+        codes = [table.code_of(s) for s in spans]
         counts = [
             np.bincount(c, minlength=s.dim).astype(float) for c, s in zip(codes, spans, strict=True)
         ]
@@ -299,26 +299,28 @@ class CTGAN(Generator):
         return self.config.gradient_penalty * ((norm - 1) ** 2).mean()
 
     # -- Generator contract ----------------------------------------------------------------------
-    def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+    def _fit(
+        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
+    ) -> FitReport:
         if self.config.private:
             with warnings.catch_warnings():
                 # expected and explained: no secure RNG (see _fit_private); Opacus' hooks on a
                 # first layer whose input needs no gradient
                 warnings.filterwarnings("ignore", message="Secure RNG turned off")
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                return self._fit_private(matrix, seed=seed, on_epoch=on_epoch)
+                return self._fit_private(table, seed=seed, on_epoch=on_epoch)
         cfg = self.config
         device = resolve_device(cfg.device)
         rng = np.random.default_rng(seed)
-        n = len(matrix)
+        n = len(table)
         pac = cfg.pac
         batch = max(pac, min(cfg.batch_size, n) // pac * pac)
-        self.sampler = ConditionSampler.from_matrix(
-            matrix, self.transformer.discrete_spans(), cfg.log_frequency
+        self.sampler = ConditionSampler.from_table(
+            table, self.transformer.discrete_spans(), cfg.log_frequency
         )
         conditional = bool(self.sampler.spans)
-        self._build(matrix.shape[1], self.sampler.dim, device)
-        data = torch.as_tensor(self.layout.to_model(matrix), device=device)
+        self._build(table.layout.width, self.sampler.dim, device)
+        data = table.to(device)  # one-hot rows are built per batch
         opt_g, opt_d = self._optimisers()
         steps = max(1, n // batch)
         modules = {"trainee": self.trainee, "generator": self.generator, "critic": self.critic}
@@ -343,7 +345,7 @@ class CTGAN(Generator):
                     else:
                         rows = rng.integers(n, size=batch)
                         cond = cond_real = torch.zeros(batch, 0, device=device)
-                    real = data[torch.as_tensor(rows, device=device)]
+                    real = data.batch(torch.as_tensor(rows, device=device))
                     last = d == cfg.discriminator_steps - 1
                     with torch.set_grad_enabled(last):
                         raw = self.trainee(torch.cat([z, cond], dim=1))
@@ -382,7 +384,7 @@ class CTGAN(Generator):
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history)
 
     def _fit_private(
-        self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None
+        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
     ) -> FitReport:
         """DP-SGD on the critic at (dp_epsilon, dp_delta), accounted by Opacus (RDP).
 
@@ -400,16 +402,16 @@ class CTGAN(Generator):
 
         cfg = self.config
         device = resolve_device(cfg.device)
-        n = len(matrix)
+        n = len(table)
         delta = cfg.dp_delta if cfg.dp_delta is not None else 1.0 / (10 * n)
         if delta >= 1.0 / n:
             raise ValueError(f"dp_delta {delta:g} must be below 1/n = {1 / n:g} for {n} rows")
         batch = min(cfg.batch_size, n)
         self.sampler = ConditionSampler([], [])
-        self._build(matrix.shape[1], 0, device)
+        self._build(table.layout.width, 0, device)
         opt_g, opt_d = self._optimisers()
         loader = DataLoader(
-            TensorDataset(torch.as_tensor(self.layout.to_model(matrix))),
+            TensorDataset(torch.as_tensor(table.dense())),
             batch_size=batch,
             generator=torch.Generator().manual_seed(seed),
         )

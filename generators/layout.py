@@ -11,6 +11,8 @@ permuted once on entry and generated rows once on exit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -34,6 +36,12 @@ class SpanLayout:
                 self.groups.append((len(order), 1, s.dim))
             self.position[s.start] = len(order)
             order.extend(range(s.start, s.stop))
+        # where each span sits: scalar index, or (group, block within the group)
+        self.scalar_slot = {s.start: k for k, s in enumerate(scalars)}
+        self.slot: dict[int, tuple[int, int]] = {}
+        for s in blocks:
+            g = next(i for i, (start, count, dim) in enumerate(self.groups) if dim == s.dim)
+            self.slot[s.start] = (g, (self.position[s.start] - self.groups[g][0]) // s.dim)
         self.order = np.asarray(order, dtype=int)  # model column k is matrix column order[k]
         self.inverse = np.argsort(self.order)
         self.width = len(order)
@@ -83,3 +91,86 @@ class SpanLayout:
         return np.concatenate(
             [self.position[s.start] + np.arange(s.dim) for s in spans] or [np.zeros(0, int)]
         ).astype(int)
+
+
+class EncodedTable:
+    """Training rows in model order without the one-hot blocks materialised.
+
+    ``scalars`` (rows, S) holds the tanh columns; ``codes[g]`` (rows, blocks of group g) the
+    category of each block. A 2,000-code diagnosis column costs one integer per row here instead
+    of 2,000 floats; models expand batches (``batch``) as they train.
+    """
+
+    def __init__(self, layout: SpanLayout, scalars: np.ndarray, codes: list[np.ndarray]):
+        self.layout, self.scalars, self.codes = layout, scalars, codes
+
+    def __len__(self) -> int:
+        return len(self.scalars)
+
+    @classmethod
+    def encode(cls, transformer: Any, df: Any, seed: int = 0) -> EncodedTable:
+        """``layout.to_model(transformer.transform(df, seed))``, one column at a time and
+        without the one-hot blocks: the same values, a fraction of the memory."""
+        from generators.transforms import DiscreteTransform
+
+        layout = SpanLayout(transformer.spans)
+        rng = np.random.default_rng(seed)
+        n = len(df)
+        scalars = np.zeros((n, layout.scalars), dtype=np.float32)
+        codes = [np.zeros((n, count), dtype=np.int64) for _, count, _ in layout.groups]
+        spans = iter(transformer.spans)
+        for t in transformer.transforms:
+            values = transformer._input(t, df)
+            if isinstance(t, DiscreteTransform):  # one block: its codes, no one-hot
+                span = next(spans)
+                g, slot = layout.slot[span.start]
+                codes[g][:, slot] = t.codes(values)
+                continue
+            block = t.encode(values, rng)  # a few columns: scalar, modes, missing flag
+            offset = 0
+            for _ in t.dims:
+                span = next(spans)
+                part = block[:, offset : offset + span.dim]
+                offset += span.dim
+                if span.activation == "tanh":
+                    scalars[:, layout.scalar_slot[span.start]] = part[:, 0]
+                else:
+                    g, slot = layout.slot[span.start]
+                    codes[g][:, slot] = part.argmax(axis=1)
+        return cls(layout, scalars, codes)
+
+    def code_of(self, span: Span) -> np.ndarray:
+        g, slot = self.layout.slot[span.start]
+        return self.codes[g][:, slot]
+
+    def scalar_of(self, span: Span) -> np.ndarray:
+        return self.scalars[:, self.layout.scalar_slot[span.start]]
+
+    def dense(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Rows in model order with their one-hot blocks (for batches, or small tables)."""
+        parts = [self.scalars[rows]]
+        for (_, count, dim), codes in zip(self.layout.groups, self.codes, strict=True):
+            picked = codes[rows]
+            parts.append(np.eye(dim, dtype=np.float32)[picked].reshape(len(picked), count * dim))
+        return np.concatenate(parts, axis=1)
+
+    def to(self, device: torch.device) -> TorchTable:
+        return TorchTable(self, device)
+
+
+class TorchTable:
+    """An ``EncodedTable`` on a device; ``batch`` builds one-hot rows for the rows asked."""
+
+    def __init__(self, table: EncodedTable, device: torch.device):
+        self.groups = table.layout.groups
+        self.scalars = torch.as_tensor(table.scalars, device=device)
+        self.codes = [torch.as_tensor(c, device=device) for c in table.codes]
+
+    def __len__(self) -> int:
+        return len(self.scalars)
+
+    def batch(self, rows: torch.Tensor) -> torch.Tensor:
+        parts = [self.scalars[rows]]
+        for (_, count, dim), codes in zip(self.groups, self.codes, strict=True):
+            parts.append(F.one_hot(codes[rows], dim).reshape(len(rows), count * dim).float())
+        return torch.cat(parts, dim=1)

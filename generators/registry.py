@@ -18,6 +18,7 @@ _REGISTRY: dict[str, type[Generator]] = {}
 _BUILTIN: dict[str, str] = {
     "ctgan": "generators.ctgan",
     "gaussian_copula": "generators.copula",
+    "tabddpm": "generators.tabddpm",
     "tvae": "generators.tvae",
 }
 

@@ -423,6 +423,18 @@ class TableTransformer:
             transforms.append(make.fit(df[col.name], col, seed + i))
         return cls(transforms)
 
+    @classmethod
+    def fit_linear(cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> TableTransformer:
+        """Every number as one linear offset (no mixture modes), for models that learn their
+        own marginals (the Gaussian copula, diffusion): dependence is not split across modes."""
+        fitted = cls.fit(df, spec, seed)
+        return cls(
+            [
+                t.as_linear(fitted._input(t, df)) if isinstance(t, ContinuousTransform) else t
+                for t in fitted.transforms
+            ]
+        )
+
     def _input(self, t: ColumnTransform, df: pd.DataFrame) -> pd.Series:
         """The values a transform encodes: the column, or its offset in days from another."""
         if isinstance(t, ContinuousTransform) and t.offset_from is not None:

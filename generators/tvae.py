@@ -4,7 +4,8 @@ The encoder maps a row to a Gaussian posterior over a small latent space; the de
 latent point back to the row's encoding. The reconstruction loss follows the matrix's spans: a
 Gaussian likelihood (with a learnt width per column) on each continuous offset, cross entropy on
 each one-hot block (categories, modes, missing flags). Sampling decodes prior draws: offsets
-through tanh, one-hot blocks by drawing from their softmax.
+through tanh, one-hot blocks by drawing from their softmax. The network works in the
+width-grouped column order of ``SpanLayout``, so the loss is a few batched ops.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
-from torch.nn import functional as F
 
 from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
+from generators.layout import EncodedTable, SpanLayout
 from generators.registry import register
 
 
@@ -64,26 +65,28 @@ class TVAE(Generator):
     def __init__(self, config: Any = None):
         super().__init__(config)
         self.net: _VAE | None = None
+        self.layout: SpanLayout | None = None  # the network sees columns in this order
 
     def _reconstruction(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        loss = raw.new_zeros(())
-        for span in self.transformer.spans:
-            block, target = raw[:, span.start : span.stop], x[:, span.start : span.stop]
-            if span.activation == "tanh":
-                log_sigma = self.net.log_sigma[span.start : span.stop]
-                err = (target - torch.tanh(block)) ** 2 / (2 * torch.exp(2 * log_sigma))
-                loss = loss + (err + log_sigma).sum()
-            else:
-                loss = loss + F.cross_entropy(block, target.argmax(dim=1), reduction="sum")
-        return loss / raw.shape[0]
+        """Gaussian negative log-likelihood of the offsets (scalars come first in model order)
+        plus the cross entropy of every one-hot block, per row."""
+        s = self.layout.scalars
+        log_sigma = self.net.log_sigma[:s]
+        err = (x[:, :s] - torch.tanh(raw[:, :s])) ** 2 / (2 * torch.exp(2 * log_sigma))
+        nll = (err + log_sigma).sum()
+        cross_entropy = -(x[:, s:] * self.layout.log_probs(raw)[:, s:]).sum()
+        return (nll + cross_entropy) / raw.shape[0]
 
-    def _fit(self, matrix: np.ndarray, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+    def _fit(
+        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
+    ) -> FitReport:
         cfg = self.config
         device = resolve_device(cfg.device)
-        self.net = _VAE(matrix.shape[1], cfg).to(device)
+        self.layout = table.layout
+        self.net = _VAE(table.layout.width, cfg).to(device)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        data = torch.as_tensor(matrix, device=device)
-        n, batch = len(matrix), min(cfg.batch_size, len(matrix))
+        data = table.to(device)  # one-hot rows are built per batch
+        n, batch = len(table), min(cfg.batch_size, len(table))
         gen = torch.Generator(device="cpu").manual_seed(seed)
         modules, optimisers, randomness = {"net": self.net}, {"net": opt}, {"order": gen}
         first, history, _ = self._resume_training(modules, optimisers, randomness)
@@ -92,7 +95,7 @@ class TVAE(Generator):
             order = torch.randperm(n, generator=gen).to(device)
             totals, steps = np.zeros(2), 0
             for start in range(0, n - batch + 1, batch):  # full batches only
-                x = data[order[start : start + batch]]
+                x = data.batch(order[start : start + batch])
                 raw, mu, log_var = self.net(x)
                 recon = self._reconstruction(raw, x)
                 kl = -0.5 * (1 + log_var - mu**2 - log_var.exp()).sum(dim=1).mean()
@@ -120,17 +123,10 @@ class TVAE(Generator):
         for start in range(0, n, 10_000):
             size = min(10_000, n - start)
             z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
-            raw = self.net.decoder(z)
-            parts = []
-            for span in self.transformer.spans:
-                block = raw[:, span.start : span.stop]
-                if span.activation == "tanh":
-                    parts.append(torch.tanh(block))
-                else:
-                    pick = torch.multinomial(F.softmax(block, dim=1), 1, generator=gen)
-                    parts.append(F.one_hot(pick[:, 0], span.dim).float())
-            out.append(torch.cat(parts, dim=1).cpu().numpy())
-        return np.concatenate(out, axis=0)
+            # offsets through tanh; each block's argmax a draw from its softmax (Gumbel-max)
+            rows = self.layout.activate(self.net.decoder(z), 1.0, gen, hard=True)
+            out.append(rows.cpu().numpy())
+        return self.layout.from_model(np.concatenate(out, axis=0))
 
     def _meta(self) -> dict[str, Any]:
         return {"data_dim": self.transformer.width}
@@ -139,5 +135,6 @@ class TVAE(Generator):
         return dict(self.net.state_dict())
 
     def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        self.layout = SpanLayout(self.transformer.spans)
         self.net = _VAE(meta["data_dim"], self.config).to(resolve_device(self.config.device))
         self.net.load_state_dict(tensors)

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 class Memorise(Generator):
     """The classic leak: replays training rows with a small jitter (near-copies, not exact)."""
 
-    def _fit(self, matrix, *, seed, on_epoch):  # noqa: ANN001
-        self.rows = matrix
+    def _fit(self, table, *, seed, on_epoch):  # noqa: ANN001
+        self.rows = table.layout.from_model(table.dense())
         return FitReport(epochs=1, seconds=0.0)
 
     def _sample(self, n, *, seed):  # noqa: ANN001

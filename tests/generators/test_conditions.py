@@ -65,8 +65,8 @@ def test_copula_conditions_exactly_and_keeps_the_dependence(data) -> None:
 class AlwaysFirst(Generator):
     """Produces only the first category of every column: some conditions can never be met."""
 
-    def _fit(self, matrix, *, seed, on_epoch):  # noqa: ANN001
-        self.width = matrix.shape[1]
+    def _fit(self, table, *, seed, on_epoch):  # noqa: ANN001
+        self.width = table.layout.width
         return FitReport(epochs=1, seconds=0.0)
 
     def _sample(self, n, *, seed):  # noqa: ANN001

@@ -24,6 +24,14 @@ SETTINGS = {
         "threads": 1,
     },
     "gaussian_copula": {},
+    "tabddpm": {
+        "epochs": 100,
+        "batch_size": 100,
+        "timesteps": 20,
+        "hidden_dims": [64, 64],
+        "time_dim": 16,
+        "threads": 1,
+    },
     "tvae": {
         "epochs": 60,
         "batch_size": 100,

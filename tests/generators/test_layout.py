@@ -2,6 +2,7 @@
 the per-block ones."""
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -65,3 +66,45 @@ def test_log_probs_and_columns_point_at_each_category():
         [F.log_softmax(raw_m[:, 7:10], dim=1), F.log_softmax(raw_m[:, 10:12], dim=1)], dim=1
     )
     torch.testing.assert_close(log_probs[:, torch.as_tensor(columns)], expected)
+
+
+def test_encoded_table_equals_the_dense_matrix_in_model_order():
+    from generators.layout import EncodedTable
+    from generators.schema import infer_spec
+    from generators.transforms import TableTransformer
+    from tasks.validation import coerce
+    from tests.conftest import make_patients
+
+    raw = make_patients(300, seed=2)  # numbers, integers, dates, categories, missing values
+    spec = infer_spec(raw, name="p", target="died")
+    df = coerce(raw, spec)[0]
+    transformer = TableTransformer.fit(df, spec, seed=0)
+    table = EncodedTable.encode(transformer, df, seed=5)
+    dense = table.layout.to_model(transformer.transform(df, seed=5))
+    np.testing.assert_array_equal(table.dense(), dense)
+    rows = np.array([3, 0, 299, 3])
+    np.testing.assert_array_equal(
+        table.to(torch.device("cpu")).batch(torch.tensor(rows)), dense[rows]
+    )
+    for span in transformer.discrete_spans():
+        np.testing.assert_array_equal(
+            table.code_of(span), transformer.transform(df)[:, span.start : span.stop].argmax(1)
+        )
+
+
+def test_a_thousand_code_column_costs_one_integer_a_row():
+    from generators.layout import EncodedTable
+    from generators.schema import infer_spec
+    from generators.transforms import TableTransformer
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    df = pd.DataFrame(
+        {"dx": [f"D{c:04d}" for c in rng.integers(0, 1000, n)], "lab": rng.normal(size=n)}
+    )
+    spec = infer_spec(df)
+    transformer = TableTransformer.fit(df, spec)
+    table = EncodedTable.encode(transformer, df)
+    held = table.scalars.nbytes + sum(c.nbytes for c in table.codes)
+    assert transformer.width > 1000
+    assert held < n * 40  # dense float32 would be n * width * 4 > n * 4000

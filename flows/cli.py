@@ -22,7 +22,14 @@ def _local(url: str) -> str:
 
 
 def _add_generate_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", default="ctgan", help="generator name (default: ctgan)")
+    p.add_argument(
+        "--generator",
+        default="ctgan",
+        help="generator name (default: ctgan), or auto: train every family and keep the best",
+    )
+    p.add_argument(
+        "--auto-seeds", type=int, default=1, help="auto: seeds tried per family (default 1)"
+    )
     p.add_argument("--epochs", type=int, help="training epochs")
     p.add_argument("--rows", type=int, help="synthetic rows (default: as many as the input)")
     p.add_argument(
@@ -238,6 +245,12 @@ def _run(config) -> int:  # noqa: ANN001
     manifest = storage.read_json(storage.join(run_url, "manifest.json"))
     _print_metrics(manifest["metrics"])
     train = manifest["results"]["train"]
+    auto = manifest["results"].get("auto")
+    if auto:
+        print(f"  auto chose {auto['chosen']['name']}: {auto['reason']}")
+        for c in auto["candidates"]:
+            verdict = "private" if c["private"] else "fails privacy: " + "; ".join(c["reasons"])
+            print(f"    {c['candidate']['name']:<22} quality {c['quality']:.3f}  ({verdict})")
     print(f"  training: {train['epochs']} epochs, {train['seconds_per_epoch']:.3f} s/epoch")
     print(run_url)
     return 0
@@ -253,6 +266,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         **_roles(args),
         generator=args.generator,
+        auto_seeds=args.auto_seeds,
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
@@ -276,6 +290,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         data,
         out,
         generator=args.generator,
+        auto_seeds=args.auto_seeds,
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
@@ -337,6 +352,7 @@ def cmd_generators(_: argparse.Namespace) -> int:
 
     for name in registry.available():
         print(name)
+    print("auto  (trains every family above, keeps the best on a validation split)")
     return 0
 
 

@@ -1,5 +1,9 @@
 """The generation flow: ingest -> profile -> split -> train -> sample -> evaluate -> publish.
 
+With generator ``auto`` the train step fans out: every candidate (family x seed) is trained on
+part of the training split and scored on the rest, and the chosen one is trained on all of it
+(``tasks.select`` holds the rule).
+
 Runs embedded (no server) or against the Prefect API in ``PREFECT_API_URL``. Its one parameter,
 the typed ``RunConfig``, is the form the Prefect UI shows.
 """
@@ -12,6 +16,7 @@ from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 
+from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import new_run_id
 from tasks.config import RunConfig
@@ -20,6 +25,7 @@ from tasks.ingest import ingest
 from tasks.profile import profile
 from tasks.publish import publish
 from tasks.sample import sample
+from tasks.select import Selection, candidates, record_choice, score_candidate, validation_split
 from tasks.split import split
 from tasks.train import train
 
@@ -66,17 +72,23 @@ def generate(config: RunConfig) -> str:
     spec = ingested.spec
     profile_url = clock("profile", profile, run_url, spec)
     parts = clock("split", split, run_url, spec, config.holdout_fraction, config.seed)
+    checkpoints = storage.join(config.output, config.dataset_name, "training")
+    generator, seed, selection = config.generator, config.seed, None
+    if config.auto:
+        selection = clock("select", _select, run_url, parts.train_url, spec, config, checkpoints)
+        generator, settings = selection.chosen.generator, selection.chosen.settings
+        seed = selection.chosen.seed
     trained = clock(
         "train",
         train,
         run_url,
         parts.train_url,
         spec,
-        config.generator,
+        generator,
         settings,
-        config.seed,
+        seed,
         config.progress,
-        storage.join(config.output, config.dataset_name, "training"),
+        checkpoints,
         config.checkpoint_every,
     )
     sampled = clock(
@@ -111,6 +123,7 @@ def generate(config: RunConfig) -> str:
         "profile": profile_url,
         "split": parts.model_dump(),
         "train": trained.model_dump(),
+        **({"auto": selection.model_dump(mode="json")} if selection else {}),
         "sample": sampled.model_dump(),
     }
     published = clock(
@@ -128,3 +141,35 @@ def generate(config: RunConfig) -> str:
         raise RunRejected(run_url, published.reasons)  # the flow run ends Failed, reasons shown
     logger.info("run complete: %s", run_url)
     return run_url
+
+
+def _select(
+    run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig, checkpoints: str
+) -> Selection:
+    """Fan-out: train and score every candidate on a validation split, then choose."""
+    halves = validation_split(run_url, train_url, spec, config.seed)
+    scored = []
+    for candidate in candidates(config):
+        trained = train(
+            run_url,
+            halves.fit_url,
+            spec,
+            candidate.generator,
+            candidate.settings,
+            candidate.seed,
+            False,
+            checkpoints,
+            config.checkpoint_every,
+            storage.join(run_url, "auto", candidate.name, "model"),
+        )
+        scored.append(
+            score_candidate(
+                candidate,
+                trained.model_url,
+                trained.fit_seconds,
+                halves,
+                spec,
+                config.gate.model_dump(),
+            )
+        )
+    return record_choice(run_url, scored)

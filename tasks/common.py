@@ -21,6 +21,7 @@ RUN_FILES = {
     "train": "split/train.parquet",
     "holdout": "split/holdout.parquet",
     "model": "model",
+    "selection": "auto/selection.json",  # generator "auto": every candidate's scores, the choice
     "candidate": "candidate",  # sampled rows awaiting the gate
     "synthetic": "synthetic",  # released rows: only what passed the gate
     "metrics": "evaluation/metrics.json",

@@ -64,7 +64,12 @@ class RunConfig(BaseModel):
     sensitive: list[str] = Field(
         default_factory=list, description="Columns an attacker must not learn (attribute attack)"
     )
-    generator: str = Field("ctgan", description="Generator name (see `synthcare generators`)")
+    generator: str = Field(
+        "ctgan",
+        description="Generator name (see `synthcare generators`), or auto: train every family "
+        "and keep the best on a validation split",
+    )
+    auto_seeds: int = Field(1, ge=1, le=5, description="auto: seeds tried per family")
     generator_config: dict[str, Any] = Field(default_factory=dict, description="Generator settings")
     epochs: int | None = Field(
         None, ge=1, description="Training epochs (overrides generator_config)"
@@ -112,8 +117,13 @@ class RunConfig(BaseModel):
     @field_validator("generator")
     @classmethod
     def _known_generator(cls, name: str) -> str:
-        registry.get(name)  # raises with the known names
+        if name != "auto":
+            registry.get(name)  # raises with the known names
         return name
+
+    @property
+    def auto(self) -> bool:
+        return self.generator == "auto"
 
     def roles(self) -> dict[str, Any]:
         """The column roles a spec inferred for this run gets (a given spec brings its own)."""
@@ -127,6 +137,17 @@ class RunConfig(BaseModel):
         }
 
     def generator_settings(self) -> dict[str, Any]:
+        """The chosen generator's settings, checked; for ``auto`` each candidate has its own
+        (``tasks.select.candidates``) and only ``--epochs`` applies."""
+        if self.auto:
+            if self.generator_config:
+                raise ConfigError("generator auto takes no generator_config (only --epochs)")
+            if self.dp_epsilon is not None:
+                raise ConfigError(
+                    "generator auto cannot train with differential privacy: choosing among "
+                    "candidates reads the data again, outside the privacy budget; use ctgan"
+                )
+            return {} if self.epochs is None else {"epochs": self.epochs}
         settings = dict(self.generator_config)
         if self.epochs is not None:
             settings["epochs"] = self.epochs

@@ -83,6 +83,7 @@ def train(
     progress: bool = False,
     checkpoint_root: str | None = None,
     checkpoint_every: int = 0,
+    model_folder: str | None = None,
 ) -> Trained:
     """Fit and store the model; with ``checkpoint_root``, save the training state every
     ``checkpoint_every`` epochs and resume from it when the same training is run again."""
@@ -119,7 +120,7 @@ def train(
     )
     if report.resumed_from is not None:
         logger.info("resumed after epoch %d of %d", report.resumed_from, epochs)
-    model_url = save_model(run_path(run_url, "model"), model.save())
+    model_url = save_model(model_folder or run_path(run_url, "model"), model.save())
     if scratch is not None and storage.exists(scratch):
         storage.remove(scratch)  # the finished model is in the run folder now
     storage.write_json(storage.join(model_url, "history.json"), report.history)

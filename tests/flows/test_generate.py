@@ -446,3 +446,45 @@ def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path
     history = json.loads((run / "model" / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, 151))
     assert not list(training.glob("*/checkpoint.pt"))  # removed once the model is stored
+
+
+def test_auto_trains_every_family_records_them_and_keeps_the_choice(
+    prefect_harness, patients_csv, tmp_path
+) -> None:
+    config = RunConfig(
+        data=str(patients_csv),
+        target="died",
+        output=str(tmp_path / "out"),
+        generator="auto",
+        epochs=3,
+        seed=1,
+        rows=200,
+        guidance_pool=1,
+    )
+    run = Path(generate(config))
+    manifest = json.loads((run / "manifest.json").read_text())
+    auto = manifest["results"]["auto"]
+    names = [c["candidate"]["name"] for c in auto["candidates"]]
+    assert names == ["ctgan-s1", "tvae-s1", "tabddpm-s1", "gaussian_copula-s1"]
+    for c in auto["candidates"]:
+        assert 0 <= c["quality"] <= 1 and c["fit_seconds"] >= 0
+        assert c["private"] == (not c["reasons"])
+        if c["reasons"] and c["reasons"][0].startswith("not scored"):
+            continue  # three epochs may leave a model with one outcome class
+        assert {"detection_auc", "membership_auc", "dcr_share", "tstr_auc"} <= set(c["scores"])
+    chosen = auto["chosen"]
+    assert manifest["results"]["train"]["generator"] == chosen["generator"]
+    best = max((c for c in auto["candidates"] if c["private"]), key=lambda c: c["quality"])
+    assert chosen["name"] == best["candidate"]["name"]
+    selection = json.loads((run / "auto" / "selection.json").read_text())
+    assert selection["chosen"] == chosen
+    for name in names:  # every candidate's model is kept beside the chosen one's retraining
+        assert (run / "auto" / name / "model" / "model.json").exists()
+    assert {"select", "train"} <= set(manifest["timings_seconds"])
+    # the validation rows come out of the training split, never the holdout
+    fit = pd.read_parquet(run / "auto" / "fit.parquet")
+    validation = pd.read_parquet(run / "auto" / "validation.parquet")
+    holdout = pd.read_parquet(run / "split" / "holdout.parquet")
+    assert not set(fit["patient_id"]) & set(holdout["patient_id"])
+    assert not set(validation["patient_id"]) & set(holdout["patient_id"])
+    assert len(fit) + len(validation) == manifest["results"]["split"]["train_rows"]

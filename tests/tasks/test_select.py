@@ -1,0 +1,85 @@
+"""The auto rule: privacy first, then quality; every candidate's figures kept."""
+
+import pytest
+
+from tasks.config import ConfigError, RunConfig
+from tasks.select import Candidate, CandidateScore, candidates, choose, privacy_reasons, quality
+
+GATE = {"max_dcr_share": 0.55, "max_membership_auc": 0.60}
+
+
+def _scored(name: str, q: float, mia: float, dcr: float = 0.5, copies: int = 0) -> CandidateScore:
+    summary = {"membership_auc": mia, "dcr_share": dcr, "exact_copies": copies}
+    reasons = privacy_reasons(summary, GATE)
+    return CandidateScore(
+        candidate=Candidate(name=name, generator=name.split("-")[0], settings={}, seed=0),
+        fit_seconds=1.0,
+        scores=summary,
+        fidelity=q,
+        utility=q,
+        quality=q,
+        private=not reasons,
+        reasons=reasons,
+    )
+
+
+def test_quality_is_the_mean_of_fidelity_and_utility() -> None:
+    summary = {
+        "column_shape_similarity": 0.9,
+        "pair_trend_similarity": 0.8,
+        "detection_auc": 0.75,  # detection score 0.5
+        "tstr_auc": 0.72,
+        "trtr_auc": 0.8,  # utility 0.9
+    }
+    fidelity, utility, overall = quality(summary)
+    assert fidelity == pytest.approx((0.9 + 0.8 + 0.5) / 3)
+    assert utility == pytest.approx(0.9)
+    assert overall == pytest.approx((fidelity + 0.9) / 2)
+    no_target = {k: v for k, v in summary.items() if not k.startswith(("tstr", "trtr"))}
+    assert quality(no_target) == (pytest.approx(fidelity), None, pytest.approx(fidelity))
+    survival = {**no_target, "tstr_cindex": 0.7, "trtr_cindex": 0.7}
+    assert quality(survival)[1] == pytest.approx(1.0)
+
+
+def test_a_better_candidate_that_leaks_is_not_chosen() -> None:
+    scored = [
+        _scored("ctgan-s0", 0.80, mia=0.52),
+        _scored("tabddpm-s0", 0.95, mia=0.65),  # best quality, fails membership
+        _scored("tvae-s0", 0.85, mia=0.50, copies=1),  # an exact copy
+        _scored("gaussian_copula-s0", 0.70, mia=0.50),
+    ]
+    selection = choose(scored)
+    assert selection.chosen.name == "ctgan-s0"
+    assert "2 of 4" in selection.reason
+    assert scored[1].reasons == ["membership AUC 0.65 > 0.6"]
+    assert scored[2].reasons == ["exact copies 1"]
+    assert len(selection.candidates) == 4
+
+
+def test_when_none_is_private_the_least_exposed_goes_to_the_gate() -> None:
+    selection = choose([_scored("a-s0", 0.9, mia=0.7), _scored("b-s0", 0.5, mia=0.62)])
+    assert selection.chosen.name == "b-s0" and "release gate decides" in selection.reason
+
+
+def test_candidates_cover_every_family_and_seed() -> None:
+    config = RunConfig(data="x.csv", generator="auto", auto_seeds=2, epochs=5, seed=3)
+    names = [c.name for c in candidates(config)]
+    assert names == [
+        "ctgan-s3",
+        "ctgan-s4",
+        "tvae-s3",
+        "tvae-s4",
+        "tabddpm-s3",
+        "tabddpm-s4",
+        "gaussian_copula-s3",
+        "gaussian_copula-s4",
+    ]
+    settings = {c.generator: c.settings for c in candidates(config)}
+    assert settings["ctgan"] == {"epochs": 5} and settings["gaussian_copula"] == {}
+
+
+def test_auto_refuses_settings_it_cannot_honour() -> None:
+    with pytest.raises(ConfigError, match="no generator_config"):
+        RunConfig(data="x.csv", generator="auto", generator_config={"pac": 1}).generator_settings()
+    with pytest.raises(ConfigError, match="differential privacy"):
+        RunConfig(data="x.csv", generator="auto", dp_epsilon=1.0).generator_settings()

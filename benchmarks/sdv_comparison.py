@@ -35,6 +35,7 @@ MODELS = [
     "ours:tvae",
     "sdv:gaussian_copula",
     "ours:gaussian_copula",
+    "ours:tabddpm",  # SDV has no diffusion model
 ]
 SCORES = [
     ("detection_auc", "detection AUC"),

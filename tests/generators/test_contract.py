@@ -6,6 +6,7 @@ until then the first test fails, so none ships untested.
 
 import pandas as pd
 import pytest
+import torch
 
 from generators import registry
 from generators.base import Checkpointing, ResumeError
@@ -153,3 +154,16 @@ def test_interrupted_training_resumes_to_the_same_model(data, fitted) -> None:
         registry.create(model.name, settings).fit(
             df.iloc[:400], spec, seed=0, checkpointing=Checkpointing(2, saved.append, saved[0])
         )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_cuda_fit_sample_and_reload(data, name) -> None:
+    df, spec = data
+    model = registry.create(name, {**SETTINGS[name], "device": "cuda"})
+    model.fit(df, spec, seed=0)
+    out = model.sample(300, seed=1)
+    assert len(out) == 300 and list(out.columns) == list(df.columns)
+    again = registry.load(model.save())
+    pd.testing.assert_frame_equal(again.sample(100, seed=7), model.sample(100, seed=7))

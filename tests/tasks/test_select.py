@@ -3,7 +3,15 @@
 import pytest
 
 from tasks.config import ConfigError, RunConfig
-from tasks.select import Candidate, CandidateScore, candidates, choose, privacy_reasons, quality
+from tasks.select import (
+    Candidate,
+    CandidateScore,
+    candidates,
+    chance_auc_noise,
+    choose,
+    privacy_reasons,
+    quality,
+)
 
 GATE = {"max_dcr_share": 0.55, "max_membership_auc": 0.60}
 
@@ -51,7 +59,7 @@ def test_a_better_candidate_that_leaks_is_not_chosen() -> None:
     selection = choose(scored)
     assert selection.chosen.name == "ctgan-s0"
     assert "2 of 4" in selection.reason
-    assert scored[1].reasons == ["membership AUC 0.65 > 0.6"]
+    assert scored[1].reasons == ["membership AUC 0.650 > 0.6"]
     assert scored[2].reasons == ["exact copies 1"]
     assert len(selection.candidates) == 4
 
@@ -83,3 +91,13 @@ def test_auto_refuses_settings_it_cannot_honour() -> None:
         RunConfig(data="x.csv", generator="auto", generator_config={"pac": 1}).generator_settings()
     with pytest.raises(ConfigError, match="differential privacy"):
         RunConfig(data="x.csv", generator="auto", dp_epsilon=1.0).generator_settings()
+
+
+def test_the_membership_limit_allows_for_the_noise_of_small_validation_sets() -> None:
+    # a 400-row table: 320 fit rows, 80 validation rows (40 as the density attack's non-members)
+    small = chance_auc_noise(320, 40)
+    large = chance_auc_noise(5000, 630)
+    assert 0.09 < small < 0.1 and 0.02 < large < 0.03
+    summary = {"membership_auc": 0.65, "dcr_share": 0.5, "exact_copies": 0}
+    assert privacy_reasons(summary, GATE, small) == []
+    assert privacy_reasons(summary, GATE, large) == ["membership AUC 0.650 > 0.624"]

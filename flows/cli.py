@@ -64,6 +64,11 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         help="save training state every N epochs; rerunning an interrupted run resumes from it "
         "(default 10; 0 turns it off)",
     )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train even when a model stored for the same input and settings exists",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -251,7 +256,10 @@ def _run(config) -> int:  # noqa: ANN001
         for c in auto["candidates"]:
             verdict = "private" if c["private"] else "fails privacy: " + "; ".join(c["reasons"])
             print(f"    {c['candidate']['name']:<22} quality {c['quality']:.3f}  ({verdict})")
-    print(f"  training: {train['epochs']} epochs, {train['seconds_per_epoch']:.3f} s/epoch")
+    if train.get("reused_from"):
+        print(f"  model reused (input and settings unchanged): {train['reused_from']}")
+    else:
+        print(f"  training: {train['epochs']} epochs, {train['seconds_per_epoch']:.3f} s/epoch")
     print(run_url)
     return 0
 
@@ -276,6 +284,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         conditions=_conditions(args.condition),
         output=_local(args.out),
         checkpoint_every=args.checkpoint_every,
+        retrain=args.retrain,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)
@@ -299,6 +308,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dp_delta=args.dp_delta,
         conditions=_conditions(args.condition),
         checkpoint_every=args.checkpoint_every,
+        retrain=args.retrain,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     return _run(config)

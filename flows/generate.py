@@ -24,10 +24,11 @@ from tasks.evaluate import evaluate
 from tasks.ingest import ingest
 from tasks.profile import profile
 from tasks.publish import publish
+from tasks.reuse import reuse_model, store_model, store_url
 from tasks.sample import sample
 from tasks.select import Selection, candidates, record_choice, score_candidate, validation_split
 from tasks.split import split
-from tasks.train import train
+from tasks.train import Trained, train
 
 T = TypeVar("T")
 
@@ -72,25 +73,13 @@ def generate(config: RunConfig) -> str:
     spec = ingested.spec
     profile_url = clock("profile", profile, run_url, spec)
     parts = clock("split", split, run_url, spec, config.holdout_fraction, config.seed)
-    checkpoints = storage.join(config.output, config.dataset_name, "training")
-    generator, seed, selection = config.generator, config.seed, None
-    if config.auto:
-        selection = clock("select", _select, run_url, parts.train_url, spec, config, checkpoints)
-        generator, settings = selection.chosen.generator, selection.chosen.settings
-        seed = selection.chosen.seed
-    trained = clock(
-        "train",
-        train,
-        run_url,
-        parts.train_url,
-        spec,
-        generator,
-        settings,
-        seed,
-        config.progress,
-        checkpoints,
-        config.checkpoint_every,
-    )
+    store = store_url(config, ingested.input_sha256, spec)
+    reused = None if config.retrain else clock("reuse", reuse_model, store, run_url)
+    if reused is not None:  # same input, same training settings: no training
+        trained, selection = reused
+    else:
+        trained, selection = _train(run_url, parts.train_url, spec, config, settings, clock)
+        clock("store", store_model, store, trained, selection)
     sampled = clock(
         "sample",
         sample,
@@ -141,6 +130,37 @@ def generate(config: RunConfig) -> str:
         raise RunRejected(run_url, published.reasons)  # the flow run ends Failed, reasons shown
     logger.info("run complete: %s", run_url)
     return run_url
+
+
+def _train(
+    run_url: str,
+    train_url: str,
+    spec: DatasetSpec,
+    config: RunConfig,
+    settings: dict[str, Any],
+    clock: _Clock,
+) -> tuple[Trained, Selection | None]:
+    """One training, or with generator auto the candidates' fan-out first."""
+    checkpoints = storage.join(config.output, config.dataset_name, "training")
+    generator, seed, selection = config.generator, config.seed, None
+    if config.auto:
+        selection = clock("select", _select, run_url, train_url, spec, config, checkpoints)
+        generator, settings = selection.chosen.generator, selection.chosen.settings
+        seed = selection.chosen.seed
+    trained = clock(
+        "train",
+        train,
+        run_url,
+        train_url,
+        spec,
+        generator,
+        settings,
+        seed,
+        config.progress,
+        checkpoints,
+        config.checkpoint_every,
+    )
+    return trained, selection
 
 
 def _select(

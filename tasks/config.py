@@ -113,6 +113,9 @@ class RunConfig(BaseModel):
         description="Save training state every N epochs, so an interrupted run resumes (0: off)",
     )
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
+    retrain: bool = Field(
+        False, description="Train even when a model stored for this input and config exists"
+    )
 
     @field_validator("generator")
     @classmethod
@@ -190,5 +193,7 @@ class RunConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Hash of what determines the result (not where it is written or how it is shown)."""
-        relevant = self.model_dump(mode="json", exclude={"output", "progress", "dataset"})
+        relevant = self.model_dump(
+            mode="json", exclude={"output", "progress", "dataset", "retrain"}
+        )
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

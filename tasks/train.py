@@ -27,6 +27,7 @@ class Trained(BaseModel):
     final_losses: dict[str, float]
     privacy: dict[str, Any] | None = None  # spent epsilon and delta of a private fit
     resumed_from: int | None = None  # the epoch an interrupted training was resumed after
+    reused_from: str | None = None  # a stored model reused instead of training (tasks.reuse)
 
 
 def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202

@@ -70,9 +70,8 @@ EXPECTED_FILES = {
 
 
 def _config(data: str, out: str, **extra) -> RunConfig:
-    return RunConfig(
-        data=data, target="died", output=out, epochs=2, generator_config=TINY, seed=3, **extra
-    )
+    base = {"target": "died", "epochs": 2, "generator_config": TINY, "seed": 3}
+    return RunConfig(data=data, output=out, **{**base, **extra})
 
 
 def test_generate_writes_every_artifact_and_manifest_last(
@@ -94,7 +93,9 @@ def test_generate_writes_every_artifact_and_manifest_last(
         "ingest",
         "profile",
         "split",
+        "reuse",  # found no stored model for this input and config
         "train",
+        "store",
         "sample",
         "evaluate",
     }
@@ -488,3 +489,34 @@ def test_auto_trains_every_family_records_them_and_keeps_the_choice(
     assert not set(fit["patient_id"]) & set(holdout["patient_id"])
     assert not set(validation["patient_id"]) & set(holdout["patient_id"])
     assert len(fit) + len(validation) == manifest["results"]["split"]["train_rows"]
+
+
+def test_an_unchanged_rerun_reuses_the_model_and_a_change_retrains(
+    prefect_harness, patients_csv, tmp_path
+) -> None:
+    out = str(tmp_path / "out")
+
+    def run(data: Path, **extra) -> tuple[Path, dict]:
+        run = Path(generate(_config(str(data), out, **extra)))
+        return run, json.loads((run / "manifest.json").read_text())
+
+    first, m1 = run(patients_csv, rows=200)
+    assert m1["results"]["train"]["reused_from"] is None
+    second, m2 = run(patients_csv, rows=300)  # sampling settings are not part of the model
+    store = m2["results"]["train"]["reused_from"]
+    assert store and Path(store).parent.name == "models"
+    assert "train" not in m2["timings_seconds"] and "reuse" in m2["timings_seconds"]
+    for name in ("model.json", "weights.pt", "history.json"):
+        assert (second / "model" / name).read_bytes() == (first / "model" / name).read_bytes()
+    assert len(pd.read_parquet(second / "synthetic" / "part-00000.parquet")) == 300
+
+    _, forced = run(patients_csv, rows=200, retrain=True)
+    assert forced["results"]["train"]["reused_from"] is None
+
+    changed = tmp_path / "patients-changed.csv"
+    pd.read_csv(patients_csv).iloc[:-5].to_csv(changed, index=False)
+    _, m4 = run(changed, rows=200, dataset="patients")
+    assert m4["results"]["train"]["reused_from"] is None  # another input: trained afresh
+    _, m5 = run(patients_csv, rows=200, epochs=3)
+    assert m5["results"]["train"]["reused_from"] is None  # another training setting
+    assert len(list(Path(store).parent.iterdir())) == 3  # the first, the changed input, 3 epochs

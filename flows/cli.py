@@ -175,6 +175,14 @@ def parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--seed", type=int, default=0)
 
+    more = sub.add_parser("sample", help="more synthetic rows from a complete run's model")
+    more.add_argument("run", help="URL of a complete run folder (the last line `generate` prints)")
+    more.add_argument("--rows", type=int, required=True, help="synthetic rows")
+    more.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    more.add_argument(
+        "--condition", action="append", default=[], metavar="COLUMN=VALUE", help="(repeatable)"
+    )
+
     sub.add_parser("generators", help="list the available generators")
     return ap
 
@@ -235,12 +243,19 @@ def _print_metrics(summary: dict[str, Any]) -> None:
             print(f"  {label:<{width}}  {shown}")
 
 
-def _run(config) -> int:  # noqa: ANN001
+def cmd_sample(args: argparse.Namespace) -> int:
+    from flows.sample import sample_more
+
+    run = _local(args.run)
+    return _run(None, lambda: sample_more(run, args.rows, args.seed, _conditions(args.condition)))
+
+
+def _run(config, start=None) -> int:  # noqa: ANN001
     from flows.generate import RunRejected, generate
     from tasks import storage
 
     try:
-        run_url = generate(config)
+        run_url = start() if start is not None else generate(config)
     except RunRejected as rejected:
         manifest = storage.read_json(storage.join(rejected.run_url, "manifest.json"))
         _print_metrics(manifest["metrics"])
@@ -257,7 +272,7 @@ def _run(config) -> int:  # noqa: ANN001
             verdict = "private" if c["private"] else "fails privacy: " + "; ".join(c["reasons"])
             print(f"    {c['candidate']['name']:<22} quality {c['quality']:.3f}  ({verdict})")
     if train.get("reused_from"):
-        print(f"  model reused (input and settings unchanged): {train['reused_from']}")
+        print(f"  model reused, no training: {train['reused_from']}")
     else:
         print(f"  training: {train['epochs']} epochs, {train['seconds_per_epoch']:.3f} s/epoch")
     print(run_url)
@@ -381,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
         "evaluate": cmd_evaluate,
         "generators": cmd_generators,
+        "sample": cmd_sample,
     }[args.command]
     try:
         return command(args)

@@ -112,6 +112,7 @@ def generate(config: RunConfig) -> str:
         "profile": profile_url,
         "split": parts.model_dump(),
         "train": trained.model_dump(),
+        "input_dtypes": ingested.file_dtypes,  # for the sample flow's output
         **({"auto": selection.model_dump(mode="json")} if selection else {}),
         "sample": sampled.model_dump(),
     }

@@ -520,3 +520,103 @@ def test_an_unchanged_rerun_reuses_the_model_and_a_change_retrains(
     _, m5 = run(patients_csv, rows=200, epochs=3)
     assert m5["results"]["train"]["reused_from"] is None  # another training setting
     assert len(list(Path(store).parent.iterdir())) == 3  # the first, the changed input, 3 epochs
+
+
+@pytest.mark.s3
+def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
+    seaweedfs, patients_csv, tmp_path
+) -> None:
+    """The same kill and rerun with every artifact and checkpoint in SeaweedFS's S3."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    import s3fs
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update({k: seaweedfs[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+    env.update(
+        SYNTHCARE_S3_ENDPOINT=seaweedfs["endpoint"],
+        AWS_REGION="us-east-1",
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    prefix = f"{seaweedfs['bucket']}/killed-{uuid.uuid4().hex[:8]}"
+    command = [
+        str(Path(sys.executable).parent / "synthcare"),
+        "generate",
+        str(patients_csv),
+        "--target",
+        "died",
+        "--epochs",
+        "150",
+        "--checkpoint-every",
+        "10",
+        "--rows",
+        "100",
+        "--guidance-pool",
+        "1",
+        "--out",
+        f"s3://{prefix}",
+    ]
+    fs = s3fs.S3FileSystem(
+        key=seaweedfs["AWS_ACCESS_KEY_ID"],
+        secret=seaweedfs["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=seaweedfs["endpoint"],
+        client_kwargs={"region_name": "us-east-1"},
+        skip_instance_cache=True,
+    )
+    checkpoints = f"{prefix}/patients/training/*/checkpoint.pt"
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not fs.glob(checkpoints):
+        assert first.poll() is None, first.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no training checkpoint appeared in S3"
+        time.sleep(0.2)
+        fs.invalidate_cache()
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    fs.invalidate_cache()
+    (killed,) = fs.ls(f"{prefix}/patients/runs")
+    assert fs.exists(f"{killed}/config.json") and not fs.exists(f"{killed}/manifest.json")
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = done.stdout.strip().splitlines()[-1]
+    assert run.startswith(f"s3://{prefix}/patients/runs/") and not run.endswith(killed)
+    fs.invalidate_cache()
+    manifest = json.loads(fs.cat_file(f"{run.removeprefix('s3://')}/manifest.json"))
+    assert manifest["status"] == "complete"
+    assert 10 <= manifest["results"]["train"]["resumed_from"] < 150
+    assert not fs.glob(checkpoints) and not fs.exists(f"{killed}/manifest.json")
+    assert fs.glob(f"{prefix}/patients/models/*/trained.json")  # kept for the next run
+
+
+def test_sample_flow_draws_more_rows_from_a_stored_model_without_training(
+    prefect_harness, patients_csv, tmp_path
+) -> None:
+    from flows.sample import sample_more
+    from tasks.config import ConfigError
+
+    first = Path(generate(_config(str(patients_csv), str(tmp_path / "out"), rows=200)))
+    more = Path(sample_more(str(first), rows=350, seed=9, conditions={"sex": "F"}))
+    assert more.parent == first.parent and more != first
+    manifest = json.loads((more / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["results"]["source_run"] == str(first)
+    assert set(manifest["timings_seconds"]) == {"copy_model", "sample", "evaluate"}
+    assert (more / "model" / "weights.pt").read_bytes() == (
+        first / "model" / "weights.pt"
+    ).read_bytes()
+    synth = pd.read_parquet(more / "synthetic" / "part-00000.parquet")
+    real = pd.read_csv(patients_csv)
+    assert len(synth) == 350 and (synth["sex"] == "F").all()
+    assert synth.dtypes.astype(str).to_dict() == real.dtypes.astype(str).to_dict()
+    assert not set(synth["patient_id"]) & set(real["patient_id"])
+
+    unfinished = tmp_path / "out" / "patients" / "runs" / "never-finished"
+    unfinished.mkdir()
+    with pytest.raises(ConfigError, match="no manifest"):
+        sample_more(str(unfinished), rows=10)

@@ -60,8 +60,7 @@ def sample_more(
     )
     storage.write_once(run_path(run_url, "spec"), spec.to_yaml().encode())
     model_url = run_path(run_url, "model")
-    for url in storage.list_files(train["model_url"]):
-        storage.copy_once(url, storage.join(model_url, url.rsplit("/", 1)[-1]))
+    storage.copy_folder_once(train["model_url"], model_url)
     timings["copy_model"] = round(time.perf_counter() - start, 3)
     logger.info("sampling %d rows from the model of %s (no training)", rows, source_run)
 

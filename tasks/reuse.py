@@ -65,8 +65,7 @@ def reuse_model(store: str, run_url: str) -> tuple[Trained, Selection | None] | 
         return None
     record = storage.read_json(record_url)
     model_url = run_path(run_url, "model")
-    for name in record["files"]:
-        storage.copy_once(storage.join(store, "model", name), storage.join(model_url, name))
+    storage.copy_folder_once(storage.join(store, "model"), model_url)
     trained = Trained.model_validate({**record["trained"], "model_url": model_url})
     trained.reused_from = store
     selection = record.get("selection")
@@ -82,13 +81,12 @@ def store_model(store: str, trained: Trained, selection: Selection | None) -> st
     """Keep the run's model for later runs with the same key; first writer wins."""
     if storage.exists(storage.join(store, "trained.json")):
         return None
-    files = sorted(f.rsplit("/", 1)[-1] for f in storage.list_files(trained.model_url) if "/" in f)
+    files = sorted(u.rsplit("/", 1)[-1] for u in storage.list_files(trained.model_url))
     try:
         for name in files:  # a cache keyed by content: an interrupted store is simply redone
             payload = storage.read_bytes(storage.join(trained.model_url, name))
             storage.replace(storage.join(store, "model", name), payload)
         record: dict[str, Any] = {
-            "files": files,
             "trained": trained.model_dump(mode="json"),
             "selection": None if selection is None else selection.model_dump(mode="json"),
         }

@@ -110,6 +110,14 @@ def copy_once(source: str, target: str) -> str:
     return target
 
 
+def copy_folder_once(source: str, target: str) -> list[str]:
+    """Copy every file directly in ``source`` into ``target`` (write-once); their names."""
+    names = sorted(u.rsplit("/", 1)[-1] for u in list_files(source))
+    for name in names:
+        copy_once(join(source, name), join(target, name))
+    return names
+
+
 def remove(url: str) -> None:
     fs, path = filesystem(url)
     _guard(url, lambda: fs.rm(path))

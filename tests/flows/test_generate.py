@@ -194,14 +194,10 @@ def test_generate_reads_from_and_writes_to_s3(prefect_harness, s3_env, patients_
 
 def test_console_script_runs_embedded_without_a_server(patients_csv, tmp_path) -> None:
     """`synthcare generate` as a user types it: its own process, no PREFECT_API_URL."""
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
-    )
+    env = _cli_env(tmp_path)
     script = Path(sys.executable).parent / "synthcare"
     done = subprocess.run(
         [
@@ -393,25 +389,25 @@ def test_discharge_dates_come_back_as_text_and_never_before_admission(
     assert (discharged >= admitted).all()
 
 
-def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path) -> None:
-    """SIGKILL during training leaves a run folder without manifest; the same command run again
-    continues the training from its last checkpoint and completes."""
-    import json
+def _cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `synthcare` process: no Prefect API, so it runs embedded."""
     import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
     )
-    out = tmp_path / "out"
-    command = [
+    return {**env, **extra}
+
+
+def _long_training(data: Path, out: str) -> list[str]:
+    """A generate command whose training lasts long enough to be killed between checkpoints."""
+    import sys
+
+    return [
         str(Path(sys.executable).parent / "synthcare"),
         "generate",
-        str(patients_csv),
+        str(data),
         "--target",
         "died",
         "--epochs",
@@ -423,8 +419,21 @@ def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path
         "--guidance-pool",
         "1",
         "--out",
-        str(out),
+        out,
     ]
+
+
+def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path) -> None:
+    """SIGKILL during training leaves a run folder without manifest; the same command run again
+    continues the training from its last checkpoint and completes."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    env = _cli_env(tmp_path)
+    out = tmp_path / "out"
+    command = _long_training(patients_csv, str(out))
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     training = out / "patients" / "training"
     deadline = time.monotonic() + 240
@@ -527,41 +536,22 @@ def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
     seaweedfs, patients_csv, tmp_path
 ) -> None:
     """The same kill and rerun with every artifact and checkpoint in SeaweedFS's S3."""
-    import os
     import signal
     import subprocess
-    import sys
     import time
     import uuid
 
     import s3fs
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update({k: seaweedfs[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
-    env.update(
+    env = _cli_env(
+        tmp_path,
+        AWS_ACCESS_KEY_ID=seaweedfs["AWS_ACCESS_KEY_ID"],
+        AWS_SECRET_ACCESS_KEY=seaweedfs["AWS_SECRET_ACCESS_KEY"],
         SYNTHCARE_S3_ENDPOINT=seaweedfs["endpoint"],
         AWS_REGION="us-east-1",
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
     prefix = f"{seaweedfs['bucket']}/killed-{uuid.uuid4().hex[:8]}"
-    command = [
-        str(Path(sys.executable).parent / "synthcare"),
-        "generate",
-        str(patients_csv),
-        "--target",
-        "died",
-        "--epochs",
-        "150",
-        "--checkpoint-every",
-        "10",
-        "--rows",
-        "100",
-        "--guidance-pool",
-        "1",
-        "--out",
-        f"s3://{prefix}",
-    ]
+    command = _long_training(patients_csv, f"s3://{prefix}")
     fs = s3fs.S3FileSystem(
         key=seaweedfs["AWS_ACCESS_KEY_ID"],
         secret=seaweedfs["AWS_SECRET_ACCESS_KEY"],
@@ -620,3 +610,17 @@ def test_sample_flow_draws_more_rows_from_a_stored_model_without_training(
     unfinished.mkdir()
     with pytest.raises(ConfigError, match="no manifest"):
         sample_more(str(unfinished), rows=10)
+
+
+def test_train_flow_trains_on_a_run_folder_for_a_gpu_pool(
+    prefect_harness, patients_csv, tmp_path
+) -> None:
+    from flows.train import train_model
+    from tasks.sample import load_model
+
+    run = Path(generate(_config(str(patients_csv), str(tmp_path / "out"), rows=100)))
+    folder = tmp_path / "gpu-models" / "copula"  # a complete run folder is never written again
+    trained = train_model(str(run), "gaussian_copula", seed=2, model_folder=str(folder))
+    assert trained.generator == "gaussian_copula" and trained.model_url == str(folder)
+    model = load_model(trained.model_url)
+    assert len(model.sample(50, seed=0)) == 50

@@ -88,6 +88,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@torch.no_grad()
+def update_average(
+    average: torch.nn.Module, current: torch.nn.Module, decay: float, step: int
+) -> None:
+    """Exponential moving average of ``current``'s weights into ``average`` (buffers such as
+    batch-norm statistics are copied). Warm-up: early on the average would be dominated by the
+    untrained initial weights, so the decay grows with the step up to ``decay``."""
+    rate = min(decay, (1 + step) / (10 + step))
+    torch._foreach_lerp_(list(average.parameters()), list(current.parameters()), 1.0 - rate)
+    for avg_buf, buf in zip(average.buffers(), current.buffers(), strict=True):
+        avg_buf.copy_(buf)
+
+
+def prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``prefix``, without it (one module's state dict from a flat one)."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def set_threads(threads: int | None) -> None:
     # Small models on few cores: more threads than cores (or a busy neighbour) is much slower.
     torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
@@ -284,10 +302,7 @@ class Generator(ABC):
                 "transforms; remove it or train afresh"
             )
         for name, module in modules.items():
-            prefix = f"{name}."
-            module.load_state_dict(
-                {k[len(prefix) :]: v for k, v in state["tensors"].items() if k.startswith(prefix)}
-            )
+            module.load_state_dict(prefixed(state["tensors"], f"{name}."))
         for name, optimiser in optimisers.items():
             optimiser.load_state_dict(state["optimisers"][name])
         for name, rng in randomness.items():
@@ -358,9 +373,7 @@ class Generator(ABC):
         return TableTransformer.fit(data, spec, seed)
 
     @abstractmethod
-    def _fit(
-        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
-    ) -> FitReport:
+    def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         """Learn the encoded training rows (``table.dense(rows)`` gives them in the model order
         of ``table.layout``; ``layout.from_model`` puts a matrix back in transformer order)."""
 

@@ -67,9 +67,7 @@ class GaussianCopula(Generator):
         """(start, dim, categorical) of every span of the encoded matrix."""
         return [(s.start, s.dim, s.activation == "softmax") for s in self.transformer.spans]
 
-    def _fit(
-        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
-    ) -> FitReport:
+    def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         rng = np.random.default_rng(seed)
         n = len(table)
         grid = np.linspace(0, 1, min(self.config.quantiles, n))

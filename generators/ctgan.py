@@ -23,7 +23,15 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
+from generators.base import (
+    EpochCallback,
+    FitReport,
+    Generator,
+    GeneratorConfig,
+    prefixed,
+    resolve_device,
+    update_average,
+)
 from generators.conditions import Condition
 from generators.layout import EncodedTable, SpanLayout
 from generators.registry import register
@@ -263,16 +271,9 @@ class CTGAN(Generator):
         )
         return opt_g, opt_d
 
-    @torch.no_grad()
     def _update_average(self, step: int) -> None:
-        if self.generator is self.trainee:
-            return
-        # Warm-up: early on the average would be dominated by the untrained initial weights.
-        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
-        averaged, current = list(self.generator.parameters()), list(self.trainee.parameters())
-        torch._foreach_lerp_(averaged, current, 1.0 - decay)
-        for avg_buf, buf in zip(self.generator.buffers(), self.trainee.buffers(), strict=True):
-            avg_buf.copy_(buf)  # batch-norm statistics follow the current generator
+        if self.generator is not self.trainee:
+            update_average(self.generator, self.trainee, self.config.ema_decay, step)
 
     def _activate(
         self, raw: torch.Tensor, generator: torch.Generator | None = None
@@ -299,9 +300,7 @@ class CTGAN(Generator):
         return self.config.gradient_penalty * ((norm - 1) ** 2).mean()
 
     # -- Generator contract ----------------------------------------------------------------------
-    def _fit(
-        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
-    ) -> FitReport:
+    def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         if self.config.private:
             with warnings.catch_warnings():
                 # expected and explained: no secure RNG (see _fit_private); Opacus' hooks on a
@@ -543,11 +542,7 @@ class CTGAN(Generator):
         self.sampler = ConditionSampler(spans, meta["condition_probs"])
         device = resolve_device(self.config.device)
         self._build(meta["data_dim"], self.sampler.dim, device)
-        self.generator.load_state_dict(_prefixed(tensors, "generator."))
-        self.critic.load_state_dict(_prefixed(tensors, "critic."))
+        self.generator.load_state_dict(prefixed(tensors, "generator."))
+        self.critic.load_state_dict(prefixed(tensors, "critic."))
         if self.trainee is not self.generator:
-            self.trainee.load_state_dict(_prefixed(tensors, "trainee."))
-
-
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            self.trainee.load_state_dict(prefixed(tensors, "trainee."))

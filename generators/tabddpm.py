@@ -31,7 +31,15 @@ from scipy.special import ndtr, ndtri
 from torch import nn
 from torch.nn import functional as F
 
-from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig, resolve_device
+from generators.base import (
+    EpochCallback,
+    FitReport,
+    Generator,
+    GeneratorConfig,
+    prefixed,
+    resolve_device,
+    update_average,
+)
 from generators.conditions import Condition
 from generators.layout import EncodedTable, SpanLayout
 from generators.registry import register
@@ -167,18 +175,11 @@ class TabDDPM(Generator):
         return unnorm / unnorm.sum(-1, keepdim=True)
 
     def _update_average(self, step: int) -> None:
-        if self.net is self.trainee:
-            return
-        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_lerp_(
-                list(self.net.parameters()), list(self.trainee.parameters()), 1.0 - decay
-            )
+        if self.net is not self.trainee:
+            update_average(self.net, self.trainee, self.config.ema_decay, step)
 
     # -- Generator contract ----------------------------------------------------------------------
-    def _fit(
-        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
-    ) -> FitReport:
+    def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         cfg = self.config
         device = resolve_device(cfg.device)
         self._build(device)
@@ -310,5 +311,5 @@ class TabDDPM(Generator):
         if meta["width"] != self.transformer.width:
             raise ValueError("checkpoint's width does not match its transforms")
         self._build(resolve_device(self.config.device))
-        self.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        self.net.load_state_dict(prefixed(tensors, "net."))
         self.quantiles = tensors["quantiles"].numpy()

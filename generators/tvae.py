@@ -77,9 +77,7 @@ class TVAE(Generator):
         cross_entropy = -(x[:, s:] * self.layout.log_probs(raw)[:, s:]).sum()
         return (nll + cross_entropy) / raw.shape[0]
 
-    def _fit(
-        self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None
-    ) -> FitReport:
+    def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         cfg = self.config
         device = resolve_device(cfg.device)
         self.layout = table.layout

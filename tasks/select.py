@@ -119,15 +119,11 @@ def quality(summary: dict[str, Any]) -> tuple[float, float | None, float]:
     present = [p for p in parts if p is not None]
     fidelity = float(np.mean(present)) if present else 0.0
     utility = None
-    for real_key, synth_key in (("trtr_auc", "tstr_auc"), ("trtr_r2", "tstr_r2")):
-        real, synth = summary.get(real_key), summary.get(synth_key)
+    for metric in ("auc", "r2", "cindex"):  # the first the target has
+        real, synth = summary.get(f"trtr_{metric}"), summary.get(f"tstr_{metric}")
         if real is not None and synth is not None and real > 0:
             utility = float(max(0.0, min(1.0, synth / real)))
             break
-    if utility is None:
-        real, synth = summary.get("trtr_cindex"), summary.get("tstr_cindex")
-        if real is not None and synth is not None and real > 0:
-            utility = float(max(0.0, min(1.0, synth / real)))
     overall = fidelity if utility is None else (fidelity + utility) / 2
     return fidelity, utility, float(overall)
 

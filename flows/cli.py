@@ -30,6 +30,19 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--auto-seeds", type=int, default=1, help="auto: seeds tried per family (default 1)"
     )
+    p.add_argument(
+        "--auto-family",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="auto: a generator family to try (repeatable; default: all four)",
+    )
+    p.add_argument(
+        "--train-deployment",
+        metavar="FLOW/DEPLOYMENT",
+        help="run every training as a run of this train deployment (e.g. train/train-gpu), in "
+        "parallel on its work pool; needs PREFECT_API_URL (default: train in-process)",
+    )
     p.add_argument("--epochs", type=int, help="training epochs")
     p.add_argument("--rows", type=int, help="synthetic rows (default: as many as the input)")
     p.add_argument(
@@ -290,6 +303,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         **_roles(args),
         generator=args.generator,
         auto_seeds=args.auto_seeds,
+        auto_families=args.auto_family,
+        train_deployment=args.train_deployment,
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,
@@ -315,6 +330,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out,
         generator=args.generator,
         auto_seeds=args.auto_seeds,
+        auto_families=args.auto_family,
+        train_deployment=args.train_deployment,
         epochs=args.epochs,
         rows=args.rows,
         seed=args.seed,

@@ -18,12 +18,13 @@ from prefect import flow, get_run_logger
 
 from generators.schema import DatasetSpec
 from tasks import storage
-from tasks.common import new_run_id
+from tasks.common import new_run_id, run_path
 from tasks.config import RunConfig
 from tasks.evaluate import evaluate
 from tasks.ingest import ingest
 from tasks.profile import profile
 from tasks.publish import publish
+from tasks.remote import TrainJob, check_deployment, train_on_pool
 from tasks.reuse import reuse_model, store_model, store_url
 from tasks.sample import sample
 from tasks.select import Selection, candidates, record_choice, score_candidate, validation_split
@@ -66,6 +67,8 @@ def generate(config: RunConfig) -> str:
     """
     logger = get_run_logger()
     settings = config.generator_settings()  # a bad generator setting fails before any work
+    if config.train_deployment:  # so does a training deployment that is not there
+        check_deployment(config.train_deployment)
     run_url = storage.join(config.output, config.dataset_name, "runs", new_run_id())
     clock = _Clock()
 
@@ -142,55 +145,79 @@ def _train(
     clock: _Clock,
 ) -> tuple[Trained, Selection | None]:
     """One training, or with generator auto the candidates' fan-out first."""
-    checkpoints = storage.join(config.output, config.dataset_name, "training")
     generator, seed, selection = config.generator, config.seed, None
     if config.auto:
-        selection = clock("select", _select, run_url, train_url, spec, config, checkpoints)
+        selection = clock("select", _select, run_url, train_url, spec, config)
         generator, settings = selection.chosen.generator, selection.chosen.settings
         seed = selection.chosen.seed
-    trained = clock(
-        "train",
-        train,
-        run_url,
-        train_url,
-        spec,
-        generator,
-        settings,
-        seed,
-        config.progress,
-        checkpoints,
-        config.checkpoint_every,
+    job = TrainJob(
+        name=f"{generator}-s{seed}",
+        generator=generator,
+        settings=settings,
+        seed=seed,
+        train_url=train_url,
+        model_folder=run_path(run_url, "model"),
     )
+    (trained,) = clock("train", _trainings, run_url, spec, config, [job], config.progress)
     return trained, selection
 
 
-def _select(
-    run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig, checkpoints: str
-) -> Selection:
-    """Fan-out: train and score every candidate on a validation split, then choose."""
+def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) -> Selection:
+    """Fan-out: train every candidate on a validation split (in parallel on the train
+    deployment's pool when there is one), score each, then choose."""
     halves = validation_split(run_url, train_url, spec, config.seed)
-    scored = []
-    for candidate in candidates(config):
-        trained = train(
-            run_url,
-            halves.fit_url,
+    chosen_from = candidates(config)
+    jobs = [
+        TrainJob(
+            name=c.name,
+            generator=c.generator,
+            settings=c.settings,
+            seed=c.seed,
+            train_url=halves.fit_url,
+            model_folder=storage.join(run_url, "auto", c.name, "model"),
+        )
+        for c in chosen_from
+    ]
+    trainings = _trainings(run_url, spec, config, jobs, False)
+    scored = [
+        score_candidate(
+            candidate,
+            trained.model_url,
+            trained.fit_seconds,
+            halves,
             spec,
-            candidate.generator,
-            candidate.settings,
-            candidate.seed,
-            False,
+            config.gate.model_dump(),
+        )
+        for candidate, trained in zip(chosen_from, trainings, strict=True)
+    ]
+    return record_choice(run_url, scored)
+
+
+def _trainings(
+    run_url: str, spec: DatasetSpec, config: RunConfig, jobs: list[TrainJob], progress: bool
+) -> list[Trained]:
+    """The jobs as runs of ``config.train_deployment`` (parallel, on its pool) or in-process."""
+    checkpoints = storage.join(config.output, config.dataset_name, "training")
+    if config.train_deployment:
+        return train_on_pool(
+            config.train_deployment,
+            run_url,
+            jobs,
+            config.checkpoint_every,
+            config.train_pickup_timeout,
+        )
+    return [
+        train(
+            run_url,
+            job.train_url,
+            spec,
+            job.generator,
+            job.settings,
+            job.seed,
+            progress,
             checkpoints,
             config.checkpoint_every,
-            storage.join(run_url, "auto", candidate.name, "model"),
+            job.model_folder,
         )
-        scored.append(
-            score_candidate(
-                candidate,
-                trained.model_url,
-                trained.fit_seconds,
-                halves,
-                spec,
-                config.gate.model_dump(),
-            )
-        )
-    return record_choice(run_url, scored)
+        for job in jobs
+    ]

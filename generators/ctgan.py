@@ -23,7 +23,9 @@ from pydantic import Field, model_validator
 from torch import nn
 from torch.nn import functional as F
 
+from generators import distributed
 from generators.base import (
+    Checkpointing,
     EpochCallback,
     FitReport,
     Generator,
@@ -64,11 +66,21 @@ class CTGANConfig(GeneratorConfig):
     dp_epsilon: float | None = Field(None, gt=0)
     dp_delta: float | None = Field(None, gt=0, lt=1)  # default 1 / (10 n), always below 1 / n
     dp_max_grad_norm: float = Field(1.0, gt=0)
+    # Data parallel: this many processes, one per GPU of the machine (NCCL; gloo on CPU), each
+    # on batch_size / data_parallel rows of every step, gradients averaged (generators.distributed)
+    data_parallel: int = Field(1, ge=1, le=64)
 
     @model_validator(mode="after")
     def _check_dp(self) -> CTGANConfig:
         if self.dp_delta is not None and self.dp_epsilon is None:
             raise ValueError("dp_delta is set but dp_epsilon is not")
+        if self.data_parallel > 1 and self.dp_epsilon is not None:
+            raise ValueError("data_parallel and dp_epsilon cannot be combined (one accountant)")
+        if self.data_parallel > 1 and self.batch_size // self.data_parallel < self.pac:
+            raise ValueError(
+                f"batch_size {self.batch_size} over data_parallel {self.data_parallel} leaves "
+                f"fewer rows a process than pac {self.pac}"
+            )
         return self
 
     @property
@@ -221,6 +233,40 @@ class CTGAN(Generator):
         self.layout: SpanLayout | None = None  # the networks see columns in this order
         self.condition_columns: torch.Tensor | None = None  # global category -> model column
 
+    def fit(
+        self,
+        data: pd.DataFrame,
+        spec: DatasetSpec,
+        *,
+        seed: int = 0,
+        on_epoch: EpochCallback | None = None,
+        checkpointing: Checkpointing | None = None,
+    ) -> FitReport:
+        """As ``Generator.fit``; with ``data_parallel`` > 1 the fit runs in that many processes
+        (no mid-training checkpoints then: each process has its own random streams)."""
+        if self.config.data_parallel > 1 and distributed.current() is None:
+            return self._fit_data_parallel(data, spec, seed, on_epoch)
+        return super().fit(data, spec, seed=seed, on_epoch=on_epoch, checkpointing=checkpointing)
+
+    def _fit_data_parallel(
+        self, data: pd.DataFrame, spec: DatasetSpec, seed: int, on_epoch: EpochCallback | None
+    ) -> FitReport:
+        world = self.config.data_parallel
+        results = distributed.launch(
+            world,
+            _fit_replica,
+            self.config.model_dump(),
+            data,
+            spec,
+            seed,
+            on_message=None if on_epoch is None else (lambda m: on_epoch(*m)),
+        )
+        if len({r["fingerprint"] for r in results}) != 1:
+            raise RuntimeError(f"ctgan data parallel: the {world} replicas' weights diverged")
+        fitted = type(self).load(results[0]["files"])
+        self.__dict__.update(fitted.__dict__)  # this object becomes the fitted model
+        return FitReport(**results[0]["report"])
+
     @property
     def _pac(self) -> int:
         # Under DP a "sample" must be one patient, so the critic judges rows one at a time.
@@ -309,11 +355,13 @@ class CTGAN(Generator):
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 return self._fit_private(table, seed=seed, on_epoch=on_epoch)
         cfg = self.config
-        device = resolve_device(cfg.device)
-        rng = np.random.default_rng(seed)
+        group = distributed.current()  # None: one process
+        world = 1 if group is None else group.world
+        device = resolve_device(cfg.device) if group is None else group.device
+        rng = np.random.default_rng(seed if group is None else [seed, group.rank])
         n = len(table)
         pac = cfg.pac
-        batch = max(pac, min(cfg.batch_size, n) // pac * pac)
+        batch = max(pac, min(cfg.batch_size, n) // world // pac * pac)  # rows a process, a step
         self.sampler = ConditionSampler.from_table(
             table, self.transformer.discrete_spans(), cfg.log_frequency
         )
@@ -321,8 +369,11 @@ class CTGAN(Generator):
         self._build(table.layout.width, self.sampler.dim, device)
         data = table.to(device)  # one-hot rows are built per batch
         opt_g, opt_d = self._optimisers()
-        steps = max(1, n // batch)
+        steps = max(1, n // (batch * world))
         modules = {"trainee": self.trainee, "generator": self.generator, "critic": self.critic}
+        if group is not None:  # same weights everywhere, then each process its own noise
+            group.broadcast(modules.values())
+            torch.manual_seed(int(np.random.SeedSequence([seed, group.rank]).generate_state(1)[0]))
         optimisers = {"generator": opt_g, "critic": opt_d}
         first, history, extra = self._resume_training(modules, optimisers, {"numpy": rng})
         step = extra.get("step", 0)
@@ -356,6 +407,8 @@ class CTGAN(Generator):
                     penalty = self._gradient_penalty(real_in, fake_in)
                     opt_d.zero_grad(set_to_none=True)
                     (loss_d + penalty).backward()
+                    if group is not None:
+                        group.average_gradients(self.critic)
                     opt_d.step()
                 score = self.critic(torch.cat([fake, cond], dim=1))
                 if conditional:  # each row's conditioned block should put its mass on the condition
@@ -367,10 +420,17 @@ class CTGAN(Generator):
                 loss_g = -score.mean() + cross_entropy
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
+                if group is not None:
+                    group.average_gradients(self.trainee)
                 opt_g.step()
+                if group is not None:
+                    group.average_buffers(self.trainee)
+                    group.average_buffers(self.critic)
                 step += 1
                 self._update_average(step)
                 totals += [loss_g.item(), loss_d.item(), cross_entropy.item()]
+            if group is not None:
+                totals = group.mean(totals)
             losses = dict(
                 zip(("generator", "critic", "condition"), (totals / steps).tolist(), strict=True)
             )
@@ -546,3 +606,25 @@ class CTGAN(Generator):
         self.critic.load_state_dict(prefixed(tensors, "critic."))
         if self.trainee is not self.generator:
             self.trainee.load_state_dict(prefixed(tensors, "trainee."))
+
+
+def _fit_replica(
+    settings: dict[str, Any],
+    data: pd.DataFrame,
+    spec: DatasetSpec,
+    seed: int,
+    send: Any,
+) -> dict[str, Any]:
+    """One process of a data-parallel fit (``distributed.launch``): rank 0 reports progress and
+    returns the fitted model; every rank returns its weights' fingerprint."""
+    group = distributed.current()
+    if settings.get("threads") is None and group.device.type == "cpu":
+        settings = {**settings, "threads": torch.get_num_threads()}  # the launcher's share
+    model = CTGAN(settings)
+    lead = group.rank == 0
+    report = model.fit(data, spec, seed=seed, on_epoch=(lambda *m: send(m)) if lead else None)
+    return {
+        "fingerprint": distributed.fingerprint([model.trainee, model.generator, model.critic]),
+        "files": model.save() if lead else None,
+        "report": {"epochs": report.epochs, "seconds": report.seconds, "history": report.history},
+    }

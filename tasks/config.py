@@ -11,7 +11,14 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from generators import registry
 
@@ -70,6 +77,11 @@ class RunConfig(BaseModel):
         "and keep the best on a validation split",
     )
     auto_seeds: int = Field(1, ge=1, le=5, description="auto: seeds tried per family")
+    auto_families: list[str] = Field(
+        default_factory=list,
+        description="auto: the generator families tried (default: ctgan, tvae, tabddpm, "
+        "gaussian_copula)",
+    )
     generator_config: dict[str, Any] = Field(default_factory=dict, description="Generator settings")
     epochs: int | None = Field(
         None, ge=1, description="Training epochs (overrides generator_config)"
@@ -113,6 +125,17 @@ class RunConfig(BaseModel):
         description="Save training state every N epochs, so an interrupted run resumes (0: off)",
     )
     progress: bool = Field(False, description="Show a training progress bar on the terminal")
+    train_deployment: str | None = Field(
+        None,
+        description="Run every training as a run of this deployment of the train flow (e.g. "
+        "train/train-gpu), in parallel on its work pool's workers; empty: train in-process",
+    )
+    train_pickup_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a training run may wait for a worker of that pool before the run "
+        "fails",
+    )
     retrain: bool = Field(
         False, description="Train even when a model stored for this input and config exists"
     )
@@ -123,6 +146,21 @@ class RunConfig(BaseModel):
         if name != "auto":
             registry.get(name)  # raises with the known names
         return name
+
+    @field_validator("auto_families")
+    @classmethod
+    def _known_families(cls, names: list[str]) -> list[str]:
+        for name in names:
+            registry.get(name)  # raises with the known names
+        if len(set(names)) != len(names):
+            raise ValueError(f"auto_families lists a family twice: {names}")
+        return names
+
+    @model_validator(mode="after")
+    def _families_need_auto(self) -> RunConfig:
+        if self.auto_families and not self.auto:
+            raise ValueError("auto_families applies to generator auto only")
+        return self
 
     @property
     def auto(self) -> bool:
@@ -194,6 +232,7 @@ class RunConfig(BaseModel):
     def fingerprint(self) -> str:
         """Hash of what determines the result (not where it is written or how it is shown)."""
         relevant = self.model_dump(
-            mode="json", exclude={"output", "progress", "dataset", "retrain"}
+            mode="json",
+            exclude={"output", "progress", "dataset", "retrain", "train_pickup_timeout"},
         )
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()

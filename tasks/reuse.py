@@ -33,6 +33,7 @@ TRAINING_FIELDS = (
     "sensitive",
     "generator",
     "auto_seeds",
+    "auto_families",
     "generator_config",
     "epochs",
     "seed",

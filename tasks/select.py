@@ -82,10 +82,10 @@ class ValidationSplit(BaseModel):
 
 
 def candidates(config: RunConfig) -> list[Candidate]:
-    """Every family with each of ``config.auto_seeds`` seeds; ``--epochs`` applies to the
+    """Every family (``config.auto_families``, default all) with each of ``config.auto_seeds`` seeds; ``--epochs`` applies to the
     families that train in epochs."""
     out = []
-    for family in FAMILIES:
+    for family in config.auto_families or FAMILIES:
         settings: dict[str, Any] = {}
         if config.epochs is not None and "epochs" in registry.get(family).config_class.model_fields:
             settings["epochs"] = config.epochs

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import time
 from typing import Any
 
@@ -12,10 +14,12 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from generators import registry
-from generators.base import Checkpointing
+from generators.base import Checkpointing, resolve_device
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
+
+TRAINED_FILE = "trained.json"  # written last in a model folder: the training finished
 
 
 class Trained(BaseModel):
@@ -28,6 +32,9 @@ class Trained(BaseModel):
     privacy: dict[str, Any] | None = None  # spent epsilon and delta of a private fit
     resumed_from: int | None = None  # the epoch an interrupted training was resumed after
     reused_from: str | None = None  # a stored model reused instead of training (tasks.reuse)
+    host: str | None = None  # where it trained: machine, Prefect worker (on a pool), device
+    worker: str | None = None
+    device: str | None = None
 
 
 def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
@@ -135,7 +142,7 @@ def train(
             report.privacy["delta"],
         )
     last = report.history[-1] if report.history else {}
-    return Trained(
+    trained = Trained(
         model_url=model_url,
         generator=generator,
         epochs=report.epochs,
@@ -144,4 +151,9 @@ def train(
         final_losses={k: float(v) for k, v in last.items() if k != "epoch"},
         privacy=report.privacy,
         resumed_from=report.resumed_from,
+        host=socket.gethostname(),
+        worker=os.environ.get("PREFECT__WORKER_NAME"),  # set by a worker in its flow runs
+        device=str(resolve_device(getattr(model.config, "device", "cpu"))),
     )
+    storage.write_json(storage.join(model_url, TRAINED_FILE), trained.model_dump(mode="json"))
+    return trained

@@ -63,6 +63,7 @@ EXPECTED_FILES = {
     "model/model.json",
     "model/weights.pt",
     "model/history.json",
+    "model/trained.json",
     "evaluation/metrics.json",
     "evaluation/report.html",
     "synthetic/part-00000.parquet",

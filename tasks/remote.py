@@ -1,0 +1,154 @@
+"""Training runs on a work pool: each training becomes a run of the ``train`` deployment.
+
+``generate`` with ``train_deployment`` set (e.g. ``train/train-gpu``) submits every training it
+needs at once, as child flow runs of that deployment, so they run in parallel on as many workers
+as the deployment's pool has (one GPU machine each, or a process pool on one machine). The runs
+get URLs and small settings, never tables: a worker reads the split from storage and writes the
+model to the folder it is given, then ``trained.json`` last. Without ``train_deployment`` the
+same trainings run in-process, one after the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+from uuid import UUID
+
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import ObjectNotFound
+from pydantic import BaseModel
+
+from tasks import storage
+from tasks.config import ConfigError
+from tasks.train import TRAINED_FILE, Trained
+
+POLL_SECONDS = 2.0
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+class TrainJob(BaseModel):
+    """One training: the ``train`` flow's parameters, plus a name for messages."""
+
+    name: str
+    generator: str
+    settings: dict[str, Any]
+    seed: int
+    train_url: str
+    model_folder: str
+
+
+class RemoteTrainingError(RuntimeError):
+    """A training run on the pool failed, or no worker took it in time."""
+
+
+def check_deployment(name: str) -> str:
+    """The deployment's work pool; fails before any work when the deployment does not exist."""
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            raise ConfigError(
+                f"train_deployment {name!r} is not deployed on the Prefect API this run talks to; "
+                "deploy it first (prefect --no-prompt deploy --prefect-file "
+                "deployments/prefect.yaml --all) or leave train_deployment empty to train "
+                "in-process"
+            ) from None
+    if deployment.entrypoint and not deployment.entrypoint.endswith("flows/train.py:train_model"):
+        raise ConfigError(
+            f"train_deployment {name!r} runs {deployment.entrypoint}, not the train flow "
+            "(flows/train.py:train_model)"
+        )
+    return deployment.work_pool_name or "?"
+
+
+def train_on_pool(
+    deployment: str,
+    run_url: str,
+    jobs: list[TrainJob],
+    checkpoint_every: int,
+    pickup_timeout: float,
+) -> list[Trained]:
+    """Submit every job as a run of ``deployment``, wait for all, return their records in order.
+
+    A run that fails fails the whole call (the others are cancelled), naming the job and the
+    flow run; so does a run that no worker picks up within ``pickup_timeout`` seconds.
+    """
+    from prefect.deployments import run_deployment
+
+    logger = get_run_logger()
+    pool = check_deployment(deployment)
+    submitted: list[FlowRun] = []
+    for job in jobs:
+        flow_run = run_deployment(
+            deployment,
+            parameters={
+                "run_url": run_url,
+                "generator": job.generator,
+                "settings": job.settings,
+                "seed": job.seed,
+                "train_url": job.train_url,
+                "model_folder": job.model_folder,
+                "checkpoint_every": checkpoint_every,
+            },
+            timeout=0,  # submit only; all of them wait together below
+            as_subflow=True,
+            flow_run_name=f"train-{job.name}",
+            tags=["synthcare", "training"],
+        )
+        submitted.append(flow_run)
+        logger.info(
+            "submitted %s to %s (pool %s): flow run %s", job.name, deployment, pool, flow_run.id
+        )
+    _wait(submitted, jobs, pool, pickup_timeout)
+    return [_record(job) for job in jobs]
+
+
+def _wait(runs: list[FlowRun], jobs: list[TrainJob], pool: str, pickup_timeout: float) -> None:
+    start = time.monotonic()
+    pending = {run.id: job for run, job in zip(runs, jobs, strict=True)}
+    with get_client(sync_client=True) as client:
+        while pending:
+            for run_id, job in list(pending.items()):
+                state = client.read_flow_run(run_id).state
+                kind = state.type.value if state else "SCHEDULED"
+                if kind not in FINAL:
+                    if kind == "SCHEDULED" and time.monotonic() - start > pickup_timeout:
+                        _cancel(client, pending)
+                        raise RemoteTrainingError(
+                            f"training {job.name} (flow run {run_id}) was not picked up by a "
+                            f"worker of pool {pool!r} within {pickup_timeout:.0f} s; start one: "
+                            f"prefect worker start --pool {pool}"
+                        )
+                    continue
+                del pending[run_id]
+                if kind != "COMPLETED":
+                    _cancel(client, pending)
+                    message = (state.message or "").strip() if state else ""
+                    raise RemoteTrainingError(
+                        f"training {job.name} (flow run {run_id}) ended {kind}"
+                        + (f": {message}" if message else "")
+                    )
+            if pending:
+                time.sleep(POLL_SECONDS)
+
+
+def _cancel(client: Any, pending: dict[UUID, TrainJob]) -> None:
+    from prefect.states import Cancelled
+
+    for run_id in pending:  # best effort: the error raised next is what matters
+        with contextlib.suppress(Exception):
+            client.set_flow_run_state(run_id, Cancelled(message="another training failed"))
+
+
+def _record(job: TrainJob) -> Trained:
+    """What the worker wrote last: a model folder without it is not a finished training."""
+    url = storage.join(job.model_folder, TRAINED_FILE)
+    if not storage.exists(url):
+        raise RemoteTrainingError(
+            f"training {job.name} completed but {url} is missing: the worker cannot write to "
+            "the run's storage (give it the same output root and credentials)"
+        )
+    return Trained.model_validate(storage.read_json(url))

@@ -1,0 +1,231 @@
+"""End to end, as in production: the repository's deployments on a real Prefect server, a generate
+run triggered through the API with parameters, its trainings fanned out as runs of the train
+deployment to two workers, every artifact in SeaweedFS S3; then the dashboard in a browser.
+
+One module, one server: the tests run in order and build on each other (the browser looks at the
+run the trigger test made).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks import storage
+from tests.conftest import make_patients
+from tests.e2e.conftest import GENERATE_POOL, TRAIN_POOL, TRAIN_WORKERS, Stack
+
+pytestmark = pytest.mark.slow
+
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+RUN: dict[str, Any] = {}  # what the trigger test made, for the dashboard test
+
+
+def _config(bucket: str, root: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "data": f"s3://{bucket}/e2e-input/patients.csv",
+        "target": "died",
+        "dataset": "patients",
+        "id_columns": ["patient_id"],
+        "epochs": 2,
+        "rows": 200,
+        "guidance_pool": 2,
+        "output": f"s3://{bucket}/{root}",
+        "train_deployment": "train/train-gpu",
+        # 60 holdout patients: the gate's limits would test noise here (the gate has its own
+        # tests); no exact copy is still the rule
+        "gate": {"max_dcr_share": 0.75, "max_membership_auc": 0.8, "max_exact_copies": 0},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def input_csv(stack: Stack, seaweedfs: dict[str, str], tmp_path_factory) -> str:  # noqa: ANN001
+    import s3fs
+
+    fs = s3fs.S3FileSystem(
+        key=seaweedfs["AWS_ACCESS_KEY_ID"],
+        secret=seaweedfs["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=seaweedfs["endpoint"],
+        client_kwargs={"region_name": "us-east-1"},
+        skip_instance_cache=True,
+    )
+    url = f"{seaweedfs['bucket']}/e2e-input/patients.csv"
+    fs.pipe_file(url, make_patients(300, seed=4).to_csv(index=False).encode())
+    return f"s3://{url}"
+
+
+def _client(stack: Stack):  # noqa: ANN202
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    class _Bound:
+        def __enter__(self):  # noqa: ANN204
+            self._settings = temporary_settings(updates={PREFECT_API_URL: stack.api_url})
+            self._settings.__enter__()
+            self._client = get_client(sync_client=True)
+            return self._client.__enter__()
+
+        def __exit__(self, *exc) -> None:  # noqa: ANN002
+            self._client.__exit__(*exc)
+            self._settings.__exit__(*exc)
+
+    return _Bound()
+
+
+def test_a_missing_or_unserved_train_deployment_fails_clearly(
+    stack: Stack, s3_env: dict[str, str], input_csv: str
+) -> None:
+    """Before any worker runs: a deployment that is not there fails before any work; one whose
+    pool has no worker fails after the pickup timeout, naming the pool and the command."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.generate import generate
+    from tasks.config import ConfigError, RunConfig
+    from tasks.remote import RemoteTrainingError
+
+    bucket = s3_env["bucket"]
+    with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+        missing = RunConfig(**_config(bucket, "e2e-missing", train_deployment="train/nowhere"))
+        with pytest.raises(ConfigError, match="'train/nowhere' is not deployed"):
+            generate(missing)
+        assert not storage.exists(f"s3://{bucket}/e2e-missing")  # nothing written
+
+        unserved = RunConfig(
+            **_config(
+                bucket,
+                "e2e-unserved",
+                generator="gaussian_copula",
+                epochs=None,
+                train_pickup_timeout=3,
+            ),
+        )
+        with pytest.raises(RemoteTrainingError, match=f"pool '{TRAIN_POOL}'.*worker start"):
+            generate(unserved)
+    runs = storage.list_files(f"s3://{bucket}/e2e-unserved/patients/runs")
+    assert runs and not any(u.endswith("/manifest.json") for u in runs)  # never a result
+    with _client(stack) as client:  # the abandoned training run was cancelled, not left queued
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
+
+        queued = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type={"any_": ["SCHEDULED", "PENDING"]})
+            )
+        )
+        assert queued == []
+
+
+def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_s3(
+    stack: Stack, s3_env: dict[str, str], input_csv: str
+) -> None:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    start = time.monotonic()
+    stack.start("worker-generate", "worker", "start", "--pool", GENERATE_POOL, "--name", "cpu")
+    for name in TRAIN_WORKERS:  # one training at a time each, like one GPU each
+        stack.start(name, "worker", "start", "--pool", TRAIN_POOL, "--name", name, "--limit", "1")
+    bucket = s3_env["bucket"]
+    config = _config(bucket, "e2e", generator="auto", auto_families=["ctgan", "gaussian_copula"])
+    with _client(stack) as client:
+        deployment = client.read_deployment_by_name("generate/flchain-weekly")
+        flow_run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"config": config}, name="e2e-auto"
+        )
+        deadline = time.monotonic() + 480
+        while (state := client.read_flow_run(flow_run.id).state).type.value not in FINAL:
+            assert time.monotonic() < deadline, "generate did not finish in 8 minutes"
+            time.sleep(2)
+        logs = "\n".join(
+            f"--- {name}\n{stack.log(name)}" for name in ("worker-generate", *TRAIN_WORKERS)
+        )
+        assert state.type.value == "COMPLETED", f"{state.message}\n{logs}"
+        trains = client.read_flow_runs(  # the train deployment's runs under this generate run
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])
+            ),
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["train-gpu"])),
+        )
+    elapsed = time.monotonic() - start
+    RUN.update(flow_run_id=str(flow_run.id), name="e2e-auto", seconds=elapsed)
+
+    runs = [u for u in storage.list_files(f"s3://{bucket}/e2e/patients/runs") if "manifest" in u]
+    assert len(runs) == 1
+    run_url = runs[0].rsplit("/manifest.json", 1)[0]
+    manifest = storage.read_json(runs[0])
+    assert manifest["status"] == "complete"
+    for name in manifest["files"]:  # every artifact the manifest names is in S3
+        assert storage.exists(storage.join(run_url, name)), name
+    assert "model/trained.json" in manifest["files"]
+    synthetic = storage.read_parquet(storage.join(run_url, "synthetic/part-00000.parquet"))
+    assert len(synthetic) == 200
+
+    candidates = [c["candidate"]["name"] for c in manifest["results"]["auto"]["candidates"]]
+    assert candidates == ["ctgan-s0", "gaussian_copula-s0"]
+    # three trainings (two candidates, then the chosen one on the whole split), all children
+    chosen = manifest["results"]["auto"]["chosen"]["name"]
+    expected = sorted([f"train-{c}" for c in candidates] + [f"train-{chosen}"])
+    assert sorted(r.name for r in trains) == expected
+    assert all(r.state.type.value == "COMPLETED" for r in trains)
+    workers = {
+        storage.read_json(storage.join(run_url, "auto", c, "model", "trained.json"))["worker"]
+        for c in candidates
+    }
+    assert workers == set(TRAIN_WORKERS)  # the two candidates trained in parallel, one each
+    final = storage.read_json(storage.join(run_url, "model", "trained.json"))
+    assert final["worker"] in TRAIN_WORKERS and final["device"] == "cpu"
+    assert manifest["results"]["train"]["worker"] == final["worker"]
+    print(f"\ne2e: generate through the API on two workers took {elapsed:.1f} s")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_the_dashboard_shows_the_deployment_and_the_completed_run(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Headless Chromium renders the Prefect UI; the pages name the deployment and the run."""
+    if not RUN:
+        pytest.skip("the trigger test did not run")
+    shots = Path(__import__("os").environ.get("SYNTHCARE_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with _client(stack) as client:
+        generate_id = client.read_deployment_by_name("generate/flchain-weekly").id
+    pages = {
+        "deployments": (f"{stack.ui_url}/deployments", ["flchain-weekly", "train-gpu"]),
+        # the typed form a user fills to trigger a run (RunConfig's fields and their help)
+        "run-form": (
+            f"{stack.ui_url}/deployments/deployment/{generate_id}/run",
+            ["Train Deployment", "Run every training as a run of this deployment"],
+        ),
+        "flow-run": (f"{stack.ui_url}/runs/flow-run/{RUN['flow_run_id']}", [RUN["name"]]),
+    }
+    for name, (url, expected) in pages.items():
+        browser = [
+            "chromium",
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1440,900",
+            "--virtual-time-budget=20000",  # let the single-page app fetch from the API
+        ]
+        dom = subprocess.run(
+            [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+        for text in expected:
+            assert text in dom, f"{text!r} not on {url}"
+        if name == "flow-run":
+            assert "Completed" in dom
+        shot = shots / f"{name}.png"
+        subprocess.run(
+            [*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
+        )
+        assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

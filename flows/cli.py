@@ -402,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     from generators.conditions import ConditionError
     from generators.schema import SpecError
     from tasks.config import ConfigError
+    from tasks.remote import RemoteTrainingError
     from tasks.storage import StorageError
     from tasks.validation import DataValidationError
 
@@ -420,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataValidationError, SpecError, ConditionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except StorageError as exc:
+    except (StorageError, RemoteTrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

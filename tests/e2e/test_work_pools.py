@@ -78,6 +78,16 @@ def _client(stack: Stack):  # noqa: ANN202
     return _Bound()
 
 
+def _deliver_events_and_logs() -> None:
+    """Prefect sends a flow's events and logs from background services bound to the API this
+    process used; left pending, they retry against a stopped server at exit."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=30)
+    APILogWorker.drain_all(timeout=30)
+
+
 def test_a_missing_or_unserved_train_deployment_fails_clearly(
     stack: Stack, s3_env: dict[str, str], input_csv: str
 ) -> None:
@@ -90,23 +100,21 @@ def test_a_missing_or_unserved_train_deployment_fails_clearly(
     from tasks.remote import RemoteTrainingError
 
     bucket = s3_env["bucket"]
+    missing = RunConfig(**_config(bucket, "e2e-missing", train_deployment="train/nowhere"))
+    unserved = RunConfig(
+        **_config(
+            bucket, "e2e-unserved", generator="gaussian_copula", epochs=None, train_pickup_timeout=3
+        ),
+    )
     with temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
-        missing = RunConfig(**_config(bucket, "e2e-missing", train_deployment="train/nowhere"))
-        with pytest.raises(ConfigError, match="'train/nowhere' is not deployed"):
-            generate(missing)
-        assert not storage.exists(f"s3://{bucket}/e2e-missing")  # nothing written
-
-        unserved = RunConfig(
-            **_config(
-                bucket,
-                "e2e-unserved",
-                generator="gaussian_copula",
-                epochs=None,
-                train_pickup_timeout=3,
-            ),
-        )
-        with pytest.raises(RemoteTrainingError, match=f"pool '{TRAIN_POOL}'.*worker start"):
-            generate(unserved)
+        try:
+            with pytest.raises(ConfigError, match="'train/nowhere' is not deployed"):
+                generate(missing)
+            assert not storage.exists(f"s3://{bucket}/e2e-missing")  # nothing written
+            with pytest.raises(RemoteTrainingError, match=f"pool '{TRAIN_POOL}'.*worker start"):
+                generate(unserved)
+        finally:
+            _deliver_events_and_logs()  # to this server, before it stops
     runs = storage.list_files(f"s3://{bucket}/e2e-unserved/patients/runs")
     assert runs and not any(u.endswith("/manifest.json") for u in runs)  # never a result
     with _client(stack) as client:  # the abandoned training run was cancelled, not left queued
@@ -120,9 +128,44 @@ def test_a_missing_or_unserved_train_deployment_fails_clearly(
         assert queued == []
 
 
-def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_s3(
-    stack: Stack, s3_env: dict[str, str], input_csv: str
-) -> None:
+def test_the_server_accepts_the_gpu_pool_templates(stack: Stack) -> None:
+    """Docker and Kubernetes pools created from deployments/pools/*-gpu.json (the server checks
+    that every placeholder is a declared variable); their GPU variable shows in the pool."""
+    import json
+
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    pools = Path(__file__).resolve().parents[2] / "deployments" / "pools"
+    with _client(stack) as client:
+        for kind in ("docker", "kubernetes"):
+            template = json.loads((pools / f"{kind}-gpu.json").read_text())
+            client.create_work_pool(
+                WorkPoolCreate(name=f"synthcare-gpu-{kind}", type=kind, base_job_template=template)
+            )
+            stored = client.read_work_pool(f"synthcare-gpu-{kind}").base_job_template
+            assert stored["variables"]["properties"]["gpus"]["default"] == 1
+
+
+def _trigger_and_wait(stack: Stack, client, config: dict[str, Any], name: str):  # noqa: ANN001, ANN202
+    """A run of generate/flchain-weekly with these parameters, as the UI's Run button or the
+    schedule makes one; waits until it ends and fails with the workers' logs unless it completed."""
+    deployment = client.read_deployment_by_name("generate/flchain-weekly")
+    flow_run = client.create_flow_run_from_deployment(
+        deployment.id, parameters={"config": config}, name=name
+    )
+    deadline = time.monotonic() + 480
+    while (state := client.read_flow_run(flow_run.id).state).type.value not in FINAL:
+        assert time.monotonic() < deadline, "generate did not finish in 8 minutes"
+        time.sleep(1)
+    logs = "\n".join(
+        f"--- {worker}\n{stack.log(worker)}" for worker in ("worker-generate", *TRAIN_WORKERS)
+    )
+    assert state.type.value == "COMPLETED", f"{state.message}\n{logs}"
+    return flow_run
+
+
+def _trainings_under(client, flow_run_id):  # noqa: ANN001, ANN202
+    """The train deployment's runs started by one generate run."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterName,
@@ -130,6 +173,17 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
         FlowRunFilterParentFlowRunId,
     )
 
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+        ),
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["train-gpu"])),
+    )
+
+
+def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_s3(
+    stack: Stack, s3_env: dict[str, str], input_csv: str
+) -> None:
     start = time.monotonic()
     stack.start("worker-generate", "worker", "start", "--pool", GENERATE_POOL, "--name", "cpu")
     for name in TRAIN_WORKERS:  # one training at a time each, like one GPU each
@@ -137,24 +191,8 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
     bucket = s3_env["bucket"]
     config = _config(bucket, "e2e", generator="auto", auto_families=["ctgan", "gaussian_copula"])
     with _client(stack) as client:
-        deployment = client.read_deployment_by_name("generate/flchain-weekly")
-        flow_run = client.create_flow_run_from_deployment(
-            deployment.id, parameters={"config": config}, name="e2e-auto"
-        )
-        deadline = time.monotonic() + 480
-        while (state := client.read_flow_run(flow_run.id).state).type.value not in FINAL:
-            assert time.monotonic() < deadline, "generate did not finish in 8 minutes"
-            time.sleep(2)
-        logs = "\n".join(
-            f"--- {name}\n{stack.log(name)}" for name in ("worker-generate", *TRAIN_WORKERS)
-        )
-        assert state.type.value == "COMPLETED", f"{state.message}\n{logs}"
-        trains = client.read_flow_runs(  # the train deployment's runs under this generate run
-            flow_run_filter=FlowRunFilter(
-                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])
-            ),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["train-gpu"])),
-        )
+        flow_run = _trigger_and_wait(stack, client, config, "e2e-auto")
+        trains = _trainings_under(client, flow_run.id)
     elapsed = time.monotonic() - start
     RUN.update(flow_run_id=str(flow_run.id), name="e2e-auto", seconds=elapsed)
 
@@ -185,6 +223,21 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
     assert final["worker"] in TRAIN_WORKERS and final["device"] == "cpu"
     assert manifest["results"]["train"]["worker"] == final["worker"]
     print(f"\ne2e: generate through the API on two workers took {elapsed:.1f} s")
+
+    # The same parameters again, as the weekly schedule runs them: nothing changed, no training
+    start = time.monotonic()
+    with _client(stack) as client:
+        again = _trigger_and_wait(stack, client, config, "e2e-auto-unchanged")
+        assert _trainings_under(client, again.id) == []
+    rerun = time.monotonic() - start
+    manifests = [
+        u for u in storage.list_files(f"s3://{bucket}/e2e/patients/runs") if "manifest" in u
+    ]
+    latest = max(manifests)  # run ids start with their UTC time
+    assert latest != runs[0]
+    reused = storage.read_json(latest)["results"]["train"]
+    assert reused["reused_from"] and reused["reused_from"].startswith(f"s3://{bucket}/e2e/")
+    print(f"e2e: the unchanged rerun reused the model and took {rerun:.1f} s")
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -435,14 +436,16 @@ def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path
     env = _cli_env(tmp_path)
     out = tmp_path / "out"
     command = _long_training(patients_csv, str(out))
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen(  # its own process group: the kill takes its Prefect server too
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     training = out / "patients" / "training"
     deadline = time.monotonic() + 240
     while not list(training.glob("*/checkpoint.pt")):
         assert first.poll() is None, first.stderr.read().decode()[-3000:]
         assert time.monotonic() < deadline, "no training checkpoint appeared"
         time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
+    os.killpg(first.pid, signal.SIGKILL)  # the machine dies: the CLI and all it started
     first.wait()
     (killed,) = (out / "patients" / "runs").iterdir()
     assert not (killed / "manifest.json").exists()
@@ -561,14 +564,16 @@ def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
         skip_instance_cache=True,
     )
     checkpoints = f"{prefix}/patients/training/*/checkpoint.pt"
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen(  # its own process group: the kill takes its Prefect server too
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 240
     while not fs.glob(checkpoints):
         assert first.poll() is None, first.stderr.read().decode()[-3000:]
         assert time.monotonic() < deadline, "no training checkpoint appeared in S3"
         time.sleep(0.2)
         fs.invalidate_cache()
-    first.send_signal(signal.SIGKILL)
+    os.killpg(first.pid, signal.SIGKILL)  # the machine dies: the CLI and all it started
     first.wait()
     fs.invalidate_cache()
     (killed,) = fs.ls(f"{prefix}/patients/runs")

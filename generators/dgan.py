@@ -1,0 +1,310 @@
+"""DGAN: patient histories in the manner of DoppelGANger (Lin et al., 2020, "Using GANs for
+Sharing Networked Time Series Data"), in plain PyTorch.
+
+- **Static attributes first**: an MLP turns noise into a patient's static columns (age, sex,
+  treatment, outcome); the sequence generator is conditioned on them at every step, so the
+  visits belong to the patient they follow.
+- **Batched recurrent generation**: a GRU emits ``steps_per_cell`` visits per cell, which
+  shortens the recurrence (96 samples of an ECG are 12 cells at 8) and is what lets GANs keep
+  long-range shape.
+- **Variable length by a generation flag**: each visit carries a probability of continuing;
+  a patient's presence at visit t is the product of the flags up to t (soft while training,
+  drawn when sampling), and every value after the last visit is zero, as in the real padding.
+- **Irregular times and missing values**: the gap since the previous visit is generated like a
+  measurement (mode-specific normalisation, in the data's units) and made positive when
+  decoded, so times increase; a missing measurement is its column's missing flag.
+- **Two critics** (WGAN-GP): one judges whole patients (static + every visit + presence), an
+  auxiliary one the static attributes alone (DoppelGANger's fix for attributes that the
+  sequence critic under-weighs).
+
+``generators.sequence`` holds the encoding; this module the networks and the training.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from generators.base import FitReport, resolve_device, set_threads
+from generators.layout import SpanLayout
+from generators.registry import register
+from generators.schema import DatasetSpec
+from generators.sequence import SequenceEncoder, check_sequences
+
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+SAMPLE_CHUNK = 2_000  # patients per generator call when sampling
+
+
+class DGANConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str = "auto"
+    threads: int | None = None
+    epochs: int = 400
+    batch_size: int = 100
+    static_noise: int = 32
+    step_noise: int = 16
+    static_dim: tuple[int, ...] = (128, 128)
+    rnn_hidden: int = 128
+    steps_per_cell: int = Field(0, ge=0)  # 0: about 12 cells for the longest patient
+    critic_dim: tuple[int, ...] = (256, 256)
+    lr: float = 1e-3
+    gradient_penalty: float = 10.0
+    static_critic_weight: float = 1.0
+    gumbel_tau: float = 0.2
+
+
+def _mlp(i: int, hidden: tuple[int, ...], o: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(i, h), nn.LeakyReLU(0.2)]
+        i = h
+    layers.append(nn.Linear(i, o))
+    return nn.Sequential(*layers)
+
+
+class _SequenceNet(nn.Module):
+    """GRU over cells; each cell emits ``per_cell`` visits of ``width`` values and a flag."""
+
+    def __init__(self, condition: int, noise: int, hidden: int, per_cell: int, width: int):
+        super().__init__()
+        self.per_cell, self.width = per_cell, width
+        self.rnn = nn.GRU(condition + noise, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, per_cell * (width + 1))
+
+    def forward(self, condition: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """(B, C) condition, (B, cells, N) noise -> (B, cells * per_cell, width + 1) raw."""
+        cells = noise.shape[1]
+        x = torch.cat([condition[:, None, :].expand(-1, cells, -1), noise], dim=2)
+        h, _ = self.rnn(x)
+        return self.out(h).reshape(noise.shape[0], cells * self.per_cell, self.width + 1)
+
+
+@register("dgan")
+class DGAN:
+    """Static attributes, then visits conditioned on them (see the module doc)."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str] = "sequence"
+    config_class: ClassVar[type[DGANConfig]] = DGANConfig
+
+    def __init__(self, config: DGANConfig | dict[str, Any] | None = None):
+        if isinstance(config, DGANConfig):
+            config = config.model_dump()
+        self.config = DGANConfig.model_validate(dict(config or {}))
+        self.spec: DatasetSpec | None = None
+        self.encoder: SequenceEncoder | None = None
+
+    # -- networks -----------------------------------------------------------------------------
+    def _build(self, device: torch.device) -> None:
+        cfg, enc = self.config, self.encoder
+        self.static_layout = SpanLayout(enc.static.spans)
+        self.step_layout = SpanLayout(enc.steps.spans)
+        self.length = enc.max_length
+        self.per_cell = cfg.steps_per_cell or max(1, math.ceil(self.length / 12))
+        self.cells = math.ceil(self.length / self.per_cell)
+        ws, wt = enc.static.width, enc.steps.width
+        self.static_net = _mlp(cfg.static_noise, cfg.static_dim, max(ws, 1)).to(device)
+        self.sequence_net = _SequenceNet(ws, cfg.step_noise, cfg.rnn_hidden, self.per_cell, wt)
+        self.sequence_net.to(device)
+
+    def _generate(
+        self, n: int, device: torch.device, generator: torch.Generator | None, hard: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(static (n, Ws), steps (n, L, Wt), presence (n, L)), all in model column order."""
+        cfg = self.config
+        ws, wt = self.encoder.static.width, self.encoder.steps.width
+        z = torch.randn(n, cfg.static_noise, device=device, generator=generator)
+        static = self.static_net(z)[:, :ws]
+        if ws:
+            static = self.static_layout.activate(static, cfg.gumbel_tau, generator, hard=hard)
+        condition = static if not hard else self._soft(static)
+        noise = torch.randn(n, self.cells, cfg.step_noise, device=device, generator=generator)
+        raw = self.sequence_net(condition, noise)[:, : self.length]
+        values = self.step_layout.activate(
+            raw[..., :wt].reshape(-1, wt), cfg.gumbel_tau, generator, hard=hard
+        )
+        keep = torch.sigmoid(raw[..., wt])  # P(the patient has visit t | has visit t - 1)
+        keep = torch.cat([torch.ones_like(keep[:, :1]), keep[:, 1:]], dim=1)  # >= 1 visit
+        if hard:
+            u = torch.rand(keep.shape, device=device, generator=generator)
+            keep = (u < keep).float()
+        presence = torch.cumprod(keep, dim=1)
+        steps = values.reshape(n, self.length, wt) * presence[..., None]
+        return static, steps, presence
+
+    def _soft(self, static: torch.Tensor) -> torch.Tensor:
+        """Sampling conditions the visits on one-hot static categories, as training saw them
+        (hard Gumbel-max leaves perturbed logits in the blocks)."""
+        parts = [static[:, : self.static_layout.scalars]]
+        for start, count, dim in self.static_layout.groups:
+            block = static[:, start : start + count * dim].reshape(len(static), count, dim)
+            parts.append(
+                nn.functional.one_hot(block.argmax(2), dim).float().reshape(len(static), -1)
+            )
+        return torch.cat(parts, dim=1)
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(
+        self,
+        data: pd.DataFrame,
+        spec: DatasetSpec,
+        *,
+        seed: int = 0,
+        on_epoch: EpochCallback | None = None,
+    ) -> FitReport:
+        if spec.sequence is None:
+            raise ValueError("dgan needs a spec with sequence roles (id, time, static columns)")
+        check_sequences(data, spec)
+        cfg = self.config
+        set_threads(cfg.threads)
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        device = resolve_device(cfg.device)
+        self.spec = spec
+        self.encoder = SequenceEncoder.fit(data, spec, seed)
+        encoded = self.encoder.encode(data, seed)
+        self._build(device)
+        n, length, wt = encoded.steps.shape
+        real_static = torch.as_tensor(
+            self.static_layout.to_model(encoded.static)
+            if encoded.static.shape[1]
+            else encoded.static,
+            device=device,
+        )
+        real_steps = torch.as_tensor(
+            self.step_layout.to_model(encoded.steps.reshape(-1, wt)).reshape(n, length, wt),
+            device=device,
+        )
+        real_presence = torch.as_tensor(encoded.present, device=device)
+        ws = real_static.shape[1]
+        critic = _mlp(ws + length * (wt + 1), cfg.critic_dim, 1).to(device)
+        static_critic = _mlp(max(ws, 1), cfg.critic_dim, 1).to(device)
+        generators = [*self.static_net.parameters(), *self.sequence_net.parameters()]
+        critics = [*critic.parameters(), *static_critic.parameters()]
+        opt_g = torch.optim.Adam(generators, lr=cfg.lr, betas=(0.5, 0.9))
+        opt_d = torch.optim.Adam(critics, lr=cfg.lr, betas=(0.5, 0.9))
+        batch = min(cfg.batch_size, n)
+        steps_per_epoch = max(1, n // batch)
+
+        def whole(
+            static: torch.Tensor, steps: torch.Tensor, presence: torch.Tensor
+        ) -> torch.Tensor:
+            return torch.cat([static, steps.reshape(len(steps), -1), presence], dim=1)
+
+        def penalty(net: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+            alpha = torch.rand(len(real), 1, device=device)
+            mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(net(mixed).sum(), mixed, create_graph=True)
+            return cfg.gradient_penalty * ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+        history: list[dict[str, float]] = []
+        start = time.perf_counter()
+        for epoch in range(1, cfg.epochs + 1):
+            totals = np.zeros(2)
+            for _ in range(steps_per_epoch):
+                rows = torch.as_tensor(rng.choice(n, size=batch, replace=False), device=device)
+                real = whole(real_static[rows], real_steps[rows], real_presence[rows])
+                fake_static, fake_steps, fake_presence = self._generate(batch, device, None, False)
+                fake = whole(fake_static, fake_steps, fake_presence)
+                pad = (lambda x: x) if ws else (lambda x: x.new_zeros(len(x), 1))
+                real_s, fake_s = pad(real_static[rows]), pad(fake_static)
+                loss_d = (
+                    critic(fake.detach()).mean()
+                    - critic(real).mean()
+                    + penalty(critic, real, fake.detach())
+                )
+                loss_s = (
+                    static_critic(fake_s.detach()).mean()
+                    - static_critic(real_s).mean()
+                    + penalty(static_critic, real_s, fake_s.detach())
+                )
+                opt_d.zero_grad(set_to_none=True)
+                (loss_d + cfg.static_critic_weight * loss_s).backward()
+                opt_d.step()
+                loss_g = (
+                    -critic(fake).mean() - cfg.static_critic_weight * static_critic(fake_s).mean()
+                )
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                totals += [loss_g.item(), loss_d.item()]
+            losses = dict(
+                zip(("generator", "critic"), (totals / steps_per_epoch).tolist(), strict=True)
+            )
+            history.append({"epoch": epoch, **losses})
+            if on_epoch is not None:
+                on_epoch(epoch, cfg.epochs, losses)
+        return FitReport(epochs=cfg.epochs, seconds=time.perf_counter() - start, history=history)
+
+    # -- sampling -----------------------------------------------------------------------------
+    def sample(self, n: int, *, seed: int = 0, first_id: int = 0) -> pd.DataFrame:
+        """``n`` synthetic patients as a long table (one row per visit), ids from ``first_id``."""
+        if self.encoder is None:
+            raise RuntimeError("dgan: sample before fit")
+        device = next(self.sequence_net.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        parts, next_id = [], first_id
+        self.static_net.eval()
+        self.sequence_net.eval()
+        with torch.no_grad():
+            for start in range(0, n, SAMPLE_CHUNK):
+                size = min(SAMPLE_CHUNK, n - start)
+                static, steps, presence = self._generate(size, device, generator, True)
+                lengths = presence.sum(1).round().long().cpu().numpy()
+                wt = steps.shape[2]
+                flat = self.step_layout.from_model(steps.reshape(-1, wt).cpu().numpy())
+                static_np = static.cpu().numpy()
+                if static_np.shape[1]:
+                    static_np = self.static_layout.from_model(static_np)
+                parts.append(
+                    self.encoder.decode(
+                        static_np, flat.reshape(size, self.length, wt), lengths, next_id
+                    )
+                )
+                next_id += size
+        return pd.concat(parts, ignore_index=True)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save(self) -> dict[str, bytes]:
+        if self.encoder is None:
+            raise RuntimeError("dgan: nothing to save before fit")
+        meta = {
+            "generator": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "spec": self.spec.model_dump(mode="json"),
+            "encoder": self.encoder.to_dict(),
+        }
+        tensors = {
+            **{f"static.{k}": v for k, v in self.static_net.state_dict().items()},
+            **{f"sequence.{k}": v for k, v in self.sequence_net.state_dict().items()},
+        }
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in tensors.items()}, buffer)
+        return {"model.json": json.dumps(meta, indent=1).encode(), "weights.pt": buffer.getvalue()}
+
+    @classmethod
+    def load(cls, files: dict[str, bytes]) -> DGAN:
+        meta = json.loads(files["model.json"])
+        if meta["generator"] != cls.name:
+            raise ValueError(f"checkpoint is for {meta['generator']!r}, not {cls.name!r}")
+        tensors = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
+        model = cls(meta["config"])
+        model.spec = DatasetSpec.model_validate(meta["spec"])
+        model.encoder = SequenceEncoder.from_dict(model.spec, meta["encoder"])
+        model._build(resolve_device(model.config.device))
+        for prefix, net in (("static.", model.static_net), ("sequence.", model.sequence_net)):
+            net.load_state_dict(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+        return model

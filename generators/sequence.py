@@ -1,0 +1,217 @@
+"""Patient histories as tensors and back: static attributes, visits with irregular gaps, missing
+measurements and variable lengths.
+
+A long table (one row per visit, ``spec.sequence`` naming the id, time and static columns) becomes
+
+- ``static``  (patients, Ws): each patient's static columns, encoded by a ``TableTransformer``;
+- ``steps``   (patients, L, Wt): each visit's gap since the previous visit (the first visit's is
+  its time) and its temporal columns, encoded by a second ``TableTransformer``; a missing
+  measurement is the transforms' missing flag, so masks are learnt like any category;
+- ``present`` (patients, L): 1 for a real visit, 0 for the padding after the last one.
+
+Decoding turns gaps back into times by a running sum, each gap after the first at least the
+smallest gap seen in the data, so times increase strictly within every synthetic patient and
+stay in the data's units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from generators.schema import ColumnSpec, DatasetSpec
+from generators.transforms import TableTransformer
+
+GAP = "__gap__"  # the encoded time since the previous visit
+
+
+class SequenceError(ValueError):
+    """A long table that breaks the sequence rules (order, duplicate times, static columns)."""
+
+
+@dataclass
+class EncodedSequences:
+    static: np.ndarray  # (patients, Ws) float32
+    steps: np.ndarray  # (patients, L, Wt) float32, zeros after each patient's last visit
+    present: np.ndarray  # (patients, L) float32
+    lengths: np.ndarray  # (patients,) int
+
+
+def check_sequences(df: pd.DataFrame, spec: DatasetSpec, source: str = "data") -> None:
+    """The sequence rules: times present and strictly increasing within a patient (no duplicate
+    timestamps), static columns constant within a patient. Raises naming file, column, rule."""
+    roles = spec.sequence
+    if roles is None:
+        raise SequenceError(f"{source}: the spec declares no sequence roles")
+    ids, times = df[roles.id], pd.to_numeric(df[roles.time], errors="coerce")
+    if times.isna().any():
+        row = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise SequenceError(f"{source}: column {roles.time!r}: missing time at row {row}")
+    frame = pd.DataFrame({"id": ids.to_numpy(), "t": times.to_numpy()})
+    step = frame.groupby("id", sort=False)["t"].diff()
+    bad = step.le(0).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        rule = "duplicate timestamp" if step.iloc[row] == 0 else "time goes backwards"
+        raise SequenceError(
+            f"{source}: column {roles.time!r}: {rule} for patient {frame['id'].iloc[row]!r} at "
+            f"row {row} (times must increase strictly within a patient)"
+        )
+    for column in roles.static:
+        varying = df.groupby(roles.id, sort=False)[column].nunique(dropna=False) > 1
+        if varying.any():
+            patient = varying.index[np.flatnonzero(varying.to_numpy())[0]]
+            raise SequenceError(
+                f"{source}: column {column!r} is declared static but changes within patient "
+                f"{patient!r}"
+            )
+
+
+def infer_sequence_roles(df: pd.DataFrame, id_column: str, time_column: str) -> list[str]:
+    """The static columns of a long table: those constant within every patient."""
+    for name in (id_column, time_column):
+        if name not in df.columns:
+            raise SequenceError(f"column {name!r} is not in the data; columns: {list(df.columns)}")
+    others = [c for c in df.columns if c not in (id_column, time_column)]
+    varying = df.groupby(id_column, sort=False)[others].nunique(dropna=False).max()
+    return [c for c in others if varying[c] <= 1]
+
+
+class SequenceEncoder:
+    """Fitted encoders for one long table (see the module doc)."""
+
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        static: TableTransformer,
+        steps: TableTransformer,
+        max_length: int,
+        min_gap: float,
+    ):
+        self.spec = spec
+        self.static = static
+        self.steps = steps
+        self.max_length = max_length
+        self.min_gap = min_gap
+
+    # -- specs of the two tables ---------------------------------------------------------------
+    @staticmethod
+    def _static_spec(spec: DatasetSpec) -> DatasetSpec:
+        cols = [spec.column(c) for c in spec.sequence.static]
+        return DatasetSpec(name=f"{spec.name}-static", columns=cols)
+
+    @staticmethod
+    def _step_spec(spec: DatasetSpec) -> DatasetSpec:
+        gap = ColumnSpec(name=GAP, type="numeric", nullable=False, min=0)
+        cols = [gap, *(spec.column(c) for c in spec.temporal)]
+        return DatasetSpec(name=f"{spec.name}-steps", columns=cols)
+
+    # -- tables ------------------------------------------------------------------------------
+    @staticmethod
+    def _ordered(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+        roles = spec.sequence
+        order = np.lexsort((df[roles.time].to_numpy(), pd.factorize(df[roles.id])[0]))
+        return df.iloc[order].reset_index(drop=True)
+
+    @staticmethod
+    def _tables(
+        df: pd.DataFrame, spec: DatasetSpec
+    ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+        roles = spec.sequence
+        ids = pd.factorize(df[roles.id])[0]
+        times = df[roles.time].astype(float).to_numpy()
+        first = np.r_[True, ids[1:] != ids[:-1]]
+        gaps = np.where(first, times, times - np.r_[0.0, times[:-1]])
+        steps = df[spec.temporal].copy()
+        steps.insert(0, GAP, gaps)
+        static = df.loc[first, roles.static].reset_index(drop=True)
+        lengths = np.bincount(ids)
+        return static, steps, lengths, first
+
+    @classmethod
+    def fit(cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> SequenceEncoder:
+        ordered = cls._ordered(df, spec)
+        static, steps, lengths, first = cls._tables(ordered, spec)
+        later = steps[GAP].to_numpy()[~first]
+        positive = later[later > 0]
+        static_transformer = (
+            TableTransformer.fit(static, cls._static_spec(spec), seed)
+            if len(static.columns)
+            else TableTransformer([])
+        )
+        return cls(
+            spec,
+            static_transformer,
+            TableTransformer.fit(steps, cls._step_spec(spec), seed + 1),
+            int(lengths.max()),
+            float(positive.min()) if positive.size else 1.0,
+        )
+
+    def encode(self, df: pd.DataFrame, seed: int = 0) -> EncodedSequences:
+        ordered = self._ordered(df, self.spec)
+        static, steps, lengths, _ = self._tables(ordered, self.spec)
+        if lengths.max() > self.max_length:
+            raise SequenceError(
+                f"a patient has {lengths.max()} visits; this model was fitted on at most "
+                f"{self.max_length}"
+            )
+        n, width = len(lengths), self.steps.width
+        flat = self.steps.transform(steps, seed).astype(np.float32)
+        out = np.zeros((n, self.max_length, width), dtype=np.float32)
+        present = np.zeros((n, self.max_length), dtype=np.float32)
+        patient = np.repeat(np.arange(n), lengths)
+        position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[patient, position] = flat
+        present[patient, position] = 1.0
+        static_matrix = (
+            self.static.transform(static, seed).astype(np.float32)
+            if self.static.width
+            else np.zeros((n, 0), dtype=np.float32)
+        )
+        return EncodedSequences(static_matrix, out, present, lengths)
+
+    def decode(
+        self, static: np.ndarray, steps: np.ndarray, lengths: np.ndarray, first_id: int = 0
+    ) -> pd.DataFrame:
+        """A long table from encoded patients: ``steps`` (patients, L, Wt), ``lengths`` >= 1."""
+        roles = self.spec.sequence
+        n = len(lengths)
+        keep = np.arange(steps.shape[1])[None, :] < lengths[:, None]
+        rows = self.steps.inverse(steps[keep])
+        gaps = rows.pop(GAP).astype(float).to_numpy()
+        first = np.zeros(len(gaps), dtype=bool)
+        first[np.cumsum(lengths) - lengths] = True
+        gaps = np.where(first, np.maximum(gaps, 0.0), np.maximum(gaps, self.min_gap))
+        patient = np.repeat(np.arange(n), lengths)
+        starts = np.cumsum(lengths) - lengths
+        running = np.cumsum(gaps)
+        times = running - np.repeat(running[starts] - gaps[starts], lengths)
+        if self.spec.column(roles.time).type == "integer":  # e.g. sample index, day number
+            times = np.round(times).astype(np.int64)
+        out = pd.DataFrame({roles.id: patient + first_id, roles.time: times})
+        if self.static.width:
+            static_rows = self.static.inverse(static).iloc[patient].reset_index(drop=True)
+            out = pd.concat([out, static_rows], axis=1)
+        out = pd.concat([out, rows.reset_index(drop=True)], axis=1)
+        return out[[c for c in self.spec.names if c in out.columns]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "static": self.static.to_dict(),
+            "steps": self.steps.to_dict(),
+            "max_length": self.max_length,
+            "min_gap": self.min_gap,
+        }
+
+    @classmethod
+    def from_dict(cls, spec: DatasetSpec, data: dict[str, Any]) -> SequenceEncoder:
+        return cls(
+            spec,
+            TableTransformer.from_dict(data["static"]),
+            TableTransformer.from_dict(data["steps"]),
+            int(data["max_length"]),
+            float(data["min_gap"]),
+        )

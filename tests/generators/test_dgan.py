@@ -1,0 +1,167 @@
+"""Patient histories: the sequence encoding round trip, the sequence rules, and DGAN's output
+(static attributes constant within a patient, strictly increasing times, variable lengths)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.timeseries_data import with_sequence
+from generators import registry
+from generators.schema import infer_spec
+from generators.sequence import (
+    SequenceEncoder,
+    SequenceError,
+    check_sequences,
+    infer_sequence_roles,
+)
+
+
+def make_visits(patients: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Two kinds of patients: 'short' ones with 2 visits and a falling lab, 'long' ones with
+    6 visits and a rising lab; irregular gaps, a missing value now and then."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pid in range(patients):
+        group = "long" if pid % 2 else "short"
+        visits = 6 if group == "long" else 2
+        age = int(rng.integers(30, 80))
+        times = np.cumsum(np.r_[0.0, rng.uniform(0.5, 2.0, visits - 1)]).round(2)
+        for k, t in enumerate(times):
+            lab = 5 + (0.8 if group == "long" else -0.8) * k + rng.normal(0, 0.2)
+            rows.append(
+                {
+                    "pid": 1000 + pid,
+                    "day": float(t),
+                    "group": group,
+                    "age": age,
+                    "lab": None if rng.random() < 0.1 else round(lab, 2),
+                    "stage": str(rng.choice(["I", "II"])),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def visits_spec(df: pd.DataFrame):  # noqa: ANN201
+    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
+    return with_sequence(spec, "pid", "day", ["group", "age"])
+
+
+def test_static_columns_are_the_ones_constant_within_every_patient() -> None:
+    df = make_visits()
+    assert infer_sequence_roles(df, "pid", "day") == ["group", "age"]
+    with pytest.raises(SequenceError, match="'visit' is not in the data"):
+        infer_sequence_roles(df, "pid", "visit")
+
+
+def test_encoding_round_trips_a_long_table() -> None:
+    df = make_visits()
+    spec = visits_spec(df)
+    encoder = SequenceEncoder.fit(df, spec, seed=0)
+    encoded = encoder.encode(df)
+    assert encoded.steps.shape[:2] == (60, 6) and encoder.max_length == 6
+    assert sorted(set(encoded.lengths)) == [2, 6]
+    assert encoded.present.sum() == len(df)
+    assert not encoded.steps[encoded.present == 0].any()  # zeros after the last visit
+    back = encoder.decode(encoded.static, encoded.steps, encoded.lengths, first_id=1000)
+    assert list(back.columns) == list(df.columns)
+    pd.testing.assert_series_equal(back["pid"], df["pid"], check_dtype=False)
+    np.testing.assert_allclose(back["day"], df["day"], atol=1e-6)
+    assert (back["group"] == df["group"]).all() and (back["stage"] == df["stage"]).all()
+    assert back["lab"].isna().equals(df["lab"].isna())  # missing stays missing
+    np.testing.assert_allclose(back["lab"].dropna(), df["lab"].dropna(), atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.assign(day=d["day"].where(d.index != 3, d["day"][2])), "duplicate timestamp"),
+        (lambda d: d.assign(day=d["day"].where(d.index != 3, -1.0)), "time goes backwards"),
+        (lambda d: d.assign(age=d["age"].where(d.index != 3, 5)), "'age' is declared static"),
+    ],
+)
+def test_sequence_rules_name_the_column_and_the_patient(change, message) -> None:  # noqa: ANN001
+    df = make_visits()
+    spec = visits_spec(df)
+    check_sequences(df, spec, "visits.csv")  # the real table passes
+    with pytest.raises(SequenceError, match=f"visits.csv: .*{message}") as err:
+        check_sequences(change(df), spec, "visits.csv")
+    assert "1001" in str(err.value)  # patient 1001 holds rows 2-7
+
+
+def test_a_sequence_spec_needs_a_static_target_and_numeric_time() -> None:
+    df = make_visits()
+    spec = infer_spec(df, name="visits", target="lab", id_columns=["pid"])
+    with pytest.raises(ValueError, match="must be static"):
+        with_sequence(spec, "pid", "day", ["group", "age"])
+    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
+    with pytest.raises(ValueError, match="time column 'stage' must be numeric"):
+        with_sequence(spec, "pid", "stage", ["group"])
+
+
+@pytest.fixture(scope="module")
+def fitted():  # noqa: ANN201
+    df = make_visits(80, seed=1)
+    spec = visits_spec(df)
+    model = registry.create(
+        "dgan",
+        {
+            "epochs": 300,
+            "batch_size": 40,
+            "static_dim": [64],
+            "rnn_hidden": 32,
+            "critic_dim": [64],
+            "threads": 1,
+        },
+    )
+    epochs: list[int] = []
+    report = model.fit(df, spec, seed=0, on_epoch=lambda e, total, losses: epochs.append(e))
+    return df, spec, model, report, epochs
+
+
+def test_dgan_generates_whole_patients_with_increasing_times(fitted) -> None:  # noqa: ANN001
+    df, spec, model, report, epochs = fitted
+    assert epochs == list(range(1, 301)) and len(report.history) == 300
+    synth = model.sample(200, seed=3, first_id=5000)
+    assert list(synth.columns) == list(df.columns)
+    per_patient = synth.groupby("pid", sort=False)
+    assert synth["pid"].nunique() == 200 and synth["pid"].min() == 5000
+    assert (per_patient[["group", "age"]].nunique() == 1).all().all()  # static stays static
+    assert (per_patient["day"].diff().dropna() > 0).all()  # strictly increasing, no duplicates
+    check_sequences(synth, spec)
+    lengths = per_patient.size()
+    assert 1 <= lengths.min() and lengths.max() <= 6
+    assert set(synth["group"]) <= {"short", "long"} and set(synth["stage"]) <= {"I", "II"}
+
+
+def test_dgan_learns_length_and_trend_from_the_static_group(fitted) -> None:  # noqa: ANN001
+    """Long patients have more visits and a rising lab; a model that ignored the static
+    attributes, or the order of visits, would not show either difference."""
+    _, _, model, _, _ = fitted
+    synth = model.sample(400, seed=4)
+    lengths = synth.groupby("pid").size()
+    group = synth.groupby("pid")["group"].first()
+    assert lengths[group == "long"].mean() > lengths[group == "short"].mean() + 1.5
+    slope = (
+        synth.dropna(subset=["lab"])
+        .groupby("pid")
+        .apply(
+            lambda p: np.polyfit(p["day"], p["lab"], 1)[0] if len(p) > 2 else np.nan,
+            include_groups=False,
+        )
+    )
+    assert slope[group == "long"].median() > 0
+
+
+def test_dgan_save_load_samples_the_same_patients(fitted) -> None:  # noqa: ANN001
+    _, _, model, _, _ = fitted
+    again = registry.get("dgan").load(model.save())
+    pd.testing.assert_frame_equal(again.sample(50, seed=9), model.sample(50, seed=9))
+
+
+def test_dgan_refuses_a_table_without_sequence_roles() -> None:
+    df = make_visits(10)
+    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
+    with pytest.raises(ValueError, match="sequence roles"):
+        registry.create("dgan", {"epochs": 1}).fit(df, spec)

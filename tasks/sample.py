@@ -192,7 +192,14 @@ def sample(
         guidance_pool = 1
     if guidance_pool > 1:
         calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
-        ratio = fit_density_ratio(train[modelled], calibration[modelled], spec.kinds(), seed=seed)
+        from threadpoolctl import threadpool_limits
+
+        from tasks.evaluate import ONE_THREAD_ROWS
+
+        with threadpool_limits(1 if len(train) <= ONE_THREAD_ROWS else None, user_api="openmp"):
+            ratio = fit_density_ratio(
+                train[modelled], calibration[modelled], spec.kinds(), seed=seed
+            )
         # the outcome's prevalence among the real patients who meet the conditions
         shares = target_shares(rows_meeting(train, conditions or {}), spec)
     urls, replaced = [], 0

@@ -80,6 +80,22 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _create_process_pools(api_url: str, *names: str) -> None:
+    """As `prefect work-pool create NAME --type process` does, without a CLI process each."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with get_client(sync_client=True) as client:
+            for name in names:
+                client.create_work_pool(
+                    WorkPoolCreate(name=name, type="process", base_job_template=template)
+                )
+
+
 @pytest.fixture(scope="module")
 def stack(seaweedfs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Server up, pools created, the repository's prefect.yaml deployed; no workers yet."""
@@ -111,8 +127,7 @@ def stack(seaweedfs: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
             if stack.processes["server"].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Prefect server did not start:\n{stack.log('server')}")
             time.sleep(0.5)
-        for pool in (GENERATE_POOL, TRAIN_POOL):
-            stack.prefect("work-pool", "create", pool, "--type", "process")
+        _create_process_pools(stack.api_url, GENERATE_POOL, TRAIN_POOL)
         stack.prefect("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")
         yield stack
     finally:

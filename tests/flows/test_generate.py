@@ -391,14 +391,17 @@ def test_discharge_dates_come_back_as_text_and_never_before_admission(
     assert (discharged >= admitted).all()
 
 
-def _cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a `synthcare` process: no Prefect API, so it runs embedded."""
-    import os
+def _cli_env(tmp_path: Path, api: bool = False, **extra: str) -> dict[str, str]:
+    """The environment of a `synthcare` process: no Prefect API, so it runs embedded (starting
+    its own temporary server), or with ``api`` the test session's server (quicker)."""
+    from prefect.settings import PREFECT_API_URL
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
     )
+    if api:
+        env["PREFECT_API_URL"] = PREFECT_API_URL.value()
     return {**env, **extra}
 
 
@@ -413,7 +416,7 @@ def _long_training(data: Path, out: str) -> list[str]:
         "--target",
         "died",
         "--epochs",
-        "150",
+        "80",
         "--checkpoint-every",
         "10",
         "--rows",
@@ -425,7 +428,9 @@ def _long_training(data: Path, out: str) -> list[str]:
     ]
 
 
-def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path) -> None:
+def test_a_run_killed_mid_training_resumes_when_run_again(
+    prefect_harness, patients_csv, tmp_path
+) -> None:
     """SIGKILL during training leaves a run folder without manifest; the same command run again
     continues the training from its last checkpoint and completes."""
     import json
@@ -433,7 +438,7 @@ def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path
     import subprocess
     import time
 
-    env = _cli_env(tmp_path)
+    env = _cli_env(tmp_path, api=True)
     out = tmp_path / "out"
     command = _long_training(patients_csv, str(out))
     first = subprocess.Popen(  # its own process group: the kill takes its Prefect server too
@@ -456,9 +461,9 @@ def test_a_run_killed_mid_training_resumes_when_run_again(patients_csv, tmp_path
     assert run != killed and not (killed / "manifest.json").exists()
     manifest = json.loads((run / "manifest.json").read_text())
     resumed = manifest["results"]["train"]["resumed_from"]
-    assert resumed is not None and resumed % 10 == 0 and 10 <= resumed < 150
+    assert resumed is not None and resumed % 10 == 0 and 10 <= resumed < 80
     history = json.loads((run / "model" / "history.json").read_text())
-    assert [h["epoch"] for h in history] == list(range(1, 151))
+    assert [h["epoch"] for h in history] == list(range(1, 81))
     assert not list(training.glob("*/checkpoint.pt"))  # removed once the model is stored
 
 
@@ -537,7 +542,7 @@ def test_an_unchanged_rerun_reuses_the_model_and_a_change_retrains(
 
 @pytest.mark.s3
 def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
-    seaweedfs, patients_csv, tmp_path
+    prefect_harness, seaweedfs, patients_csv, tmp_path
 ) -> None:
     """The same kill and rerun with every artifact and checkpoint in SeaweedFS's S3."""
     import signal
@@ -549,6 +554,7 @@ def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
 
     env = _cli_env(
         tmp_path,
+        api=True,
         AWS_ACCESS_KEY_ID=seaweedfs["AWS_ACCESS_KEY_ID"],
         AWS_SECRET_ACCESS_KEY=seaweedfs["AWS_SECRET_ACCESS_KEY"],
         SYNTHCARE_S3_ENDPOINT=seaweedfs["endpoint"],
@@ -586,7 +592,7 @@ def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
     fs.invalidate_cache()
     manifest = json.loads(fs.cat_file(f"{run.removeprefix('s3://')}/manifest.json"))
     assert manifest["status"] == "complete"
-    assert 10 <= manifest["results"]["train"]["resumed_from"] < 150
+    assert 10 <= manifest["results"]["train"]["resumed_from"] < 80
     assert not fs.glob(checkpoints) and not fs.exists(f"{killed}/manifest.json")
     assert fs.glob(f"{prefix}/patients/models/*/trained.json")  # kept for the next run
 

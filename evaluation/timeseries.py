@@ -142,14 +142,20 @@ class _GRU(nn.Module):
         return self.head(h[-1])
 
 
-def _fit(model: nn.Module, loss_fn, batches, epochs: int, seed: int) -> None:  # noqa: ANN001
+def _fit(model: nn.Module, loss_fn, batches, iterations: int, seed: int) -> None:  # noqa: ANN001
+    """``iterations`` minibatch steps (whatever the data's size: a small set gets passed over
+    many times, so the post-hoc model is trained enough to find a difference if there is one)."""
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(epochs):
+    done = 0
+    while done < iterations:
         for batch in batches():
             opt.zero_grad()
             loss_fn(*batch).backward()
             opt.step()
+            done += 1
+            if done == iterations:
+                return
 
 
 def _cap(h: _Histories, rng: np.random.Generator, n: int) -> _Histories:
@@ -165,7 +171,7 @@ def discriminative_score(
     roles: Roles,
     *,
     seed: int = 0,
-    epochs: int = 30,
+    iterations: int = 300,
     hidden: int = 32,
 ) -> dict[str, float]:
     """|accuracy - 0.5| of a post-hoc GRU telling real from synthetic patients (held-out 20 %)."""
@@ -191,7 +197,7 @@ def discriminative_score(
             idx = shuffled[i : i + 128]
             yield tuple(t[idx] for t in tensors)
 
-    _fit(model, lambda s, x, ln, y: bce(model(s, x, ln)[:, 0], y), batches, epochs, seed)
+    _fit(model, lambda s, x, ln, y: bce(model(s, x, ln)[:, 0], y), batches, iterations, seed)
     with torch.no_grad():
         logits = model(*(t[test] for t in tensors[:3]))[:, 0].numpy()
     accuracy = float(((logits > 0) == (label[test] > 0.5)).mean())
@@ -205,7 +211,7 @@ def predictive_score(
     roles: Roles,
     *,
     seed: int = 0,
-    epochs: int = 40,
+    iterations: int = 300,
     hidden: int = 32,
 ) -> dict[str, float]:
     """MAE on real holdout patients of a GRU predicting the next visit's numeric measurements,
@@ -237,7 +243,13 @@ def predictive_score(
                 idx = order[i : i + 128]
                 yield tuple(t[idx] for t in data)
 
-        _fit(model, lambda s, x, ln, y, m=model: masked_mae(m(s, x, ln), y), batches, epochs, seed)
+        _fit(
+            model,
+            lambda s, x, ln, y, m=model: masked_mae(m(s, x, ln), y),
+            batches,
+            iterations,
+            seed,
+        )
         with torch.no_grad():
             out[name] = float(masked_mae(model(*test[:3]), test[3]))
     out["ratio"] = out["synthetic"] / out["real"] if out["real"] > 0 else float("nan")
@@ -327,18 +339,29 @@ def _acf(df: pd.DataFrame, roles: Roles, col: str) -> list[float]:
 
 
 def nearest_sequence(
-    train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, roles: Roles
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    roles: Roles,
+    *,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Distances from each synthetic patient's whole history to the nearest training and
-    holdout histories; ``share`` closer to training (about 0.5 when nothing is memorised) and
-    ``copies``: synthetic histories at distance 0 from a training one."""
+    holdout histories; ``share`` closer to training (about 0.5 when nothing is memorised: the
+    training side is cut to as many patients as the holdout, else the larger set would be
+    nearer by its size alone) and ``copies``: synthetic histories equal to a training one."""
     features = SequenceFeatures(roles, train)
 
     def flat(df: pd.DataFrame) -> np.ndarray:
         h = features.histories(df)
         return np.concatenate([h.static, h.steps.reshape(len(h.lengths), -1)], axis=1)
 
-    x_tr, x_ho, x_sy = flat(train), flat(holdout), flat(synth)
+    x_all, x_ho, x_sy = flat(train), flat(holdout), flat(synth)
+    copies = int(
+        (NearestNeighbors(n_neighbors=1).fit(x_all).kneighbors(x_sy)[0][:, 0] < 1e-6).sum()
+    )
+    rng = np.random.default_rng(seed)
+    x_tr = x_all[rng.choice(len(x_all), min(len(x_all), len(x_ho)), replace=False)]
     d_tr = NearestNeighbors(n_neighbors=1).fit(x_tr).kneighbors(x_sy)[0][:, 0]
     d_ho = NearestNeighbors(n_neighbors=1).fit(x_ho).kneighbors(x_sy)[0][:, 0]
     share = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
@@ -346,7 +369,8 @@ def nearest_sequence(
         "share": float(share),
         "median_distance_train": float(np.median(d_tr)),
         "median_distance_holdout": float(np.median(d_ho)),
-        "copies": int((d_tr < 1e-6).sum()),
+        "copies": copies,
+        "reference_patients": len(x_tr),
     }
 
 

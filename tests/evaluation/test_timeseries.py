@@ -65,8 +65,9 @@ def test_autocorrelation_tells_shuffled_visits_apart(tables) -> None:  # noqa: A
 def test_nearest_sequence_flags_copied_histories(tables) -> None:  # noqa: ANN001
     fresh = ts.nearest_sequence(tables["train"], tables["holdout"], tables["same"], ROLES)
     assert fresh["copies"] == 0 and 0.3 < fresh["share"] < 0.8
+    assert fresh["reference_patients"] == 80  # as many training patients as holdout ones
     copied = ts.nearest_sequence(tables["train"], tables["holdout"], tables["train"], ROLES)
-    assert copied["copies"] == 160 and copied["share"] == 1.0
+    assert copied["copies"] == 160 and copied["share"] > 0.65
 
 
 def test_trajectory_plot_is_a_png(tables) -> None:  # noqa: ANN001

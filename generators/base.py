@@ -106,6 +106,28 @@ def prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torc
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
+def pack_checkpoint(meta: dict[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, bytes]:
+    """A model's files: ``model.json`` (readable settings) and ``weights.pt`` (tensors only)."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in tensors.items()}, buffer)
+    return {
+        "model.json": json.dumps(meta, indent=1, default=_json_default).encode(),
+        "weights.pt": buffer.getvalue(),
+    }
+
+
+def unpack_checkpoint(
+    files: Mapping[str, bytes], name: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(meta, tensors) of ``pack_checkpoint``'s files, refusing another model's; tensors are
+    loaded with ``weights_only`` (no pickled objects)."""
+    meta = json.loads(files["model.json"])
+    if meta["generator"] != name:
+        raise ValueError(f"checkpoint is for {meta['generator']!r}, not {name!r}")
+    tensors = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
+    return meta, tensors
+
+
 def set_threads(threads: int | None) -> None:
     # Small models on few cores: more threads than cores (or a busy neighbour) is much slower.
     torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
@@ -248,19 +270,11 @@ class Generator(ABC):
             "id_starts": self.id_starts,
             "model": self._meta(),
         }
-        buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in self._tensors().items()}, buffer)
-        return {
-            "model.json": json.dumps(meta, indent=1, default=_json_default).encode(),
-            "weights.pt": buffer.getvalue(),
-        }
+        return pack_checkpoint(meta, self._tensors())
 
     @classmethod
     def load(cls, files: Mapping[str, bytes]) -> Generator:
-        meta = json.loads(files["model.json"])
-        if meta["generator"] != cls.name:
-            raise ValueError(f"checkpoint is for {meta['generator']!r}, not {cls.name!r}")
-        tensors = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
+        meta, tensors = unpack_checkpoint(files, cls.name)
         model = cls(meta["config"])
         model.spec = DatasetSpec.model_validate(meta["spec"])
         model.transformer = TableTransformer.from_dict(meta["transformer"])

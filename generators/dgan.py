@@ -22,8 +22,6 @@ Sharing Networked Time Series Data"), in plain PyTorch.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import time
 from collections.abc import Callable
@@ -35,7 +33,14 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from generators.base import FitReport, resolve_device, set_threads
+from generators.base import (
+    FitReport,
+    pack_checkpoint,
+    prefixed,
+    resolve_device,
+    set_threads,
+    unpack_checkpoint,
+)
 from generators.layout import SpanLayout
 from generators.registry import register
 from generators.schema import DatasetSpec
@@ -289,22 +294,15 @@ class DGAN:
             **{f"static.{k}": v for k, v in self.static_net.state_dict().items()},
             **{f"sequence.{k}": v for k, v in self.sequence_net.state_dict().items()},
         }
-        buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in tensors.items()}, buffer)
-        return {"model.json": json.dumps(meta, indent=1).encode(), "weights.pt": buffer.getvalue()}
+        return pack_checkpoint(meta, tensors)
 
     @classmethod
     def load(cls, files: dict[str, bytes]) -> DGAN:
-        meta = json.loads(files["model.json"])
-        if meta["generator"] != cls.name:
-            raise ValueError(f"checkpoint is for {meta['generator']!r}, not {cls.name!r}")
-        tensors = torch.load(io.BytesIO(files["weights.pt"]), map_location="cpu", weights_only=True)
+        meta, tensors = unpack_checkpoint(files, cls.name)
         model = cls(meta["config"])
         model.spec = DatasetSpec.model_validate(meta["spec"])
         model.encoder = SequenceEncoder.from_dict(model.spec, meta["encoder"])
         model._build(resolve_device(model.config.device))
         for prefix, net in (("static.", model.static_net), ("sequence.", model.sequence_net)):
-            net.load_state_dict(
-                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            )
+            net.load_state_dict(prefixed(tensors, prefix))
         return model

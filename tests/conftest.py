@@ -84,6 +84,19 @@ def _free_port() -> int:
     raise RuntimeError("no free loopback port pair found")
 
 
+def s3_filesystem(key: str, secret: str, endpoint: str):  # noqa: ANN201 - s3fs.S3FileSystem
+    """An s3fs client of the loopback SeaweedFS, bypassing s3fs's instance cache."""
+    import s3fs
+
+    return s3fs.S3FileSystem(
+        key=key,
+        secret=secret,
+        endpoint_url=endpoint,
+        client_kwargs={"region_name": "us-east-1"},
+        skip_instance_cache=True,
+    )
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real SeaweedFS S3 endpoint on loopback, with one identity; stopped by PID at the end."""
@@ -138,15 +151,7 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "AWS_REGION": "us-east-1",
     }
     try:
-        import s3fs
-
-        fs = s3fs.S3FileSystem(
-            key=creds["key"],
-            secret=creds["secret"],
-            endpoint_url=endpoint,
-            client_kwargs={"region_name": "us-east-1"},
-            skip_instance_cache=True,
-        )
+        fs = s3_filesystem(creds["key"], creds["secret"], endpoint)
         deadline = time.monotonic() + 60
         while True:  # healthy = a bucket can be made and written
             try:

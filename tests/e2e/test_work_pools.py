@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tasks import storage
-from tests.conftest import make_patients
+from tests.conftest import make_patients, s3_filesystem
 from tests.e2e.conftest import GENERATE_POOL, TRAIN_POOL, TRAIN_WORKERS, Stack
 
 pytestmark = pytest.mark.slow
@@ -46,14 +46,8 @@ def _config(bucket: str, root: str, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def input_csv(stack: Stack, seaweedfs: dict[str, str], tmp_path_factory) -> str:  # noqa: ANN001
-    import s3fs
-
-    fs = s3fs.S3FileSystem(
-        key=seaweedfs["AWS_ACCESS_KEY_ID"],
-        secret=seaweedfs["AWS_SECRET_ACCESS_KEY"],
-        endpoint_url=seaweedfs["endpoint"],
-        client_kwargs={"region_name": "us-east-1"},
-        skip_instance_cache=True,
+    fs = s3_filesystem(
+        seaweedfs["AWS_ACCESS_KEY_ID"], seaweedfs["AWS_SECRET_ACCESS_KEY"], seaweedfs["endpoint"]
     )
     url = f"{seaweedfs['bucket']}/e2e-input/patients.csv"
     fs.pipe_file(url, make_patients(300, seed=4).to_csv(index=False).encode())

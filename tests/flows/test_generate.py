@@ -550,7 +550,7 @@ def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
     import time
     import uuid
 
-    import s3fs
+    from tests.conftest import s3_filesystem
 
     env = _cli_env(
         tmp_path,
@@ -562,12 +562,8 @@ def test_a_run_killed_on_s3_leaves_no_manifest_and_resumes(
     )
     prefix = f"{seaweedfs['bucket']}/killed-{uuid.uuid4().hex[:8]}"
     command = _long_training(patients_csv, f"s3://{prefix}")
-    fs = s3fs.S3FileSystem(
-        key=seaweedfs["AWS_ACCESS_KEY_ID"],
-        secret=seaweedfs["AWS_SECRET_ACCESS_KEY"],
-        endpoint_url=seaweedfs["endpoint"],
-        client_kwargs={"region_name": "us-east-1"},
-        skip_instance_cache=True,
+    fs = s3_filesystem(
+        seaweedfs["AWS_ACCESS_KEY_ID"], seaweedfs["AWS_SECRET_ACCESS_KEY"], seaweedfs["endpoint"]
     )
     checkpoints = f"{prefix}/patients/training/*/checkpoint.pt"
     first = subprocess.Popen(  # its own process group: the kill takes its Prefect server too

@@ -82,14 +82,15 @@ def scores(train, holdout, synth, spec) -> dict[str, float]:  # noqa: ANN001
 
     roles = roles_of(spec)
     utility = ts.outcome_tstr(train, holdout, synth, roles)
+    nearest = ts.nearest_sequence(train, holdout, synth, roles)
     return {
         "discriminative": ts.discriminative_score(train, synth, roles)["score"],
         "tstr_auc": utility["tstr_auc"],
         "trtr_auc": utility["trtr_auc"],
         "predictive_ratio": ts.predictive_score(train, holdout, synth, roles)["ratio"],
         "acf_gap": ts.autocorrelation(train, synth, roles)["mean_abs_difference"],
-        "nearest_share": ts.nearest_sequence(train, holdout, synth, roles)["share"],
-        "copies": ts.nearest_sequence(train, holdout, synth, roles)["copies"],
+        "nearest_share": nearest["share"],
+        "copies": nearest["copies"],
     }
 
 

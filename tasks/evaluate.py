@@ -34,6 +34,12 @@ from tasks.validation import coerce
 ONE_THREAD_ROWS = 20_000
 
 
+def one_thread_when_small(rows: int):  # noqa: ANN201 - a threadpoolctl context manager
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1 if rows <= ONE_THREAD_ROWS else None, user_api="openmp")
+
+
 def score(
     train: pd.DataFrame,
     holdout: pd.DataFrame | None,
@@ -42,10 +48,7 @@ def score(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Every metric, as one JSON-able dict (headline figures under ``summary``)."""
-    from threadpoolctl import threadpool_limits
-
-    small = max(len(train), len(synth)) <= ONE_THREAD_ROWS
-    with threadpool_limits(limits=1 if small else None, user_api="openmp"):
+    with one_thread_when_small(max(len(train), len(synth))):
         return _score(train, holdout, synth, spec, seed)
 
 

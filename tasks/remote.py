@@ -74,12 +74,12 @@ def train_on_pool(
     """Submit every job as a run of ``deployment``, wait for all, return their records in order.
 
     A run that fails fails the whole call (the others are cancelled), naming the job and the
-    flow run; so does a run that no worker picks up within ``pickup_timeout`` seconds.
+    flow run; so does a run that no worker picks up within ``pickup_timeout`` seconds. The
+    deployment was checked when the run started (``check_deployment``).
     """
     from prefect.deployments import run_deployment
 
     logger = get_run_logger()
-    pool = check_deployment(deployment)
     submitted: list[FlowRun] = []
     for job in jobs:
         flow_run = run_deployment(
@@ -99,6 +99,7 @@ def train_on_pool(
             tags=["synthcare", "training"],
         )
         submitted.append(flow_run)
+        pool = flow_run.work_pool_name or "?"
         logger.info(
             "submitted %s to %s (pool %s): flow run %s", job.name, deployment, pool, flow_run.id
         )

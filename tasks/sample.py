@@ -27,6 +27,7 @@ from generators.conditions import rows_meeting
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
+from tasks.evaluate import one_thread_when_small
 
 MAX_TOP_UPS = 20
 # Below this many training rows the density ratio is estimated from too few patients and pulls
@@ -192,11 +193,7 @@ def sample(
         guidance_pool = 1
     if guidance_pool > 1:
         calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
-        from threadpoolctl import threadpool_limits
-
-        from tasks.evaluate import ONE_THREAD_ROWS
-
-        with threadpool_limits(1 if len(train) <= ONE_THREAD_ROWS else None, user_api="openmp"):
+        with one_thread_when_small(len(train)):
             ratio = fit_density_ratio(
                 train[modelled], calibration[modelled], spec.kinds(), seed=seed
             )

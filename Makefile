@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo demo-timeseries test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ install: $(STAMP)
 
 demo: $(STAMP)  ## full generation on the bundled flchain study, results in ./synthcare-data
 	$(BIN)/synthcare demo
+
+demo-timeseries: $(STAMP)  ## patient histories: PBC2 visits end to end, results in ./synthcare-data
+	$(BIN)/synthcare demo-timeseries
 
 test: $(STAMP)  ## the whole suite, slow end-to-end tests included
 	$(BIN)/python -m pytest

@@ -25,6 +25,11 @@ SCORES: dict[str, Score] = {
     "pair_trend_similarity": Score("pair trends (1 = identical)", "higher", 0, 1),
     "coverage": Score("coverage of categories and ranges", "higher", 0, 1),
     "detection_auc": Score("detection AUC (0.5 = indistinguishable)", "near 0.5", 0, 1),
+    # patient histories (evaluation.timeseries)
+    "discriminative_score": Score("discriminative score, |GRU accuracy - 0.5|", "near 0", 0, 0.5),
+    "predictive_mae_synthetic": Score("next-visit MAE, GRU trained on synthetic", "lower", 0, None),
+    "predictive_mae_real": Score("next-visit MAE, GRU trained on real", "lower", 0, None),
+    "autocorrelation_difference": Score("lag-1..3 autocorrelation difference", "lower", 0, 2),
     "trtr_auc": Score("TRTR AUC (real -> holdout)", "higher", 0, 1),
     "tstr_auc": Score("TSTR AUC (synthetic -> holdout)", "higher", 0, 1),
     "auc_gap": Score("TRTR - TSTR", "near 0", -1, 1),

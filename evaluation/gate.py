@@ -31,6 +31,12 @@ CHECKS: list[tuple[str, str, str, str]] = [
         "max_detection_auc",
         "synthetic rows are too easy to tell from real ones",
     ),
+    (
+        "discriminative_score",
+        "<=",
+        "max_discriminative_score",
+        "synthetic patient histories are too easy to tell from real ones",
+    ),
     ("column_shape_similarity", ">=", "min_column_shapes", "column distributions differ too much"),
     (
         "tstr_auc_ratio",

@@ -66,6 +66,23 @@ def row_hashes(df: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy()
 
 
+def history_hashes(df: pd.DataFrame, id_column: str, time_column: str) -> pd.Series:
+    """One hash per patient of their whole history (every column but the id, visits in time
+    order), indexed by patient id: equal histories hash equal whatever their ids."""
+    ordered = df.sort_values([id_column, time_column], kind="stable")
+    rows = row_hashes(ordered.drop(columns=[id_column])).astype(np.uint64)
+    codes, patients = pd.factorize(ordered[id_column])
+    lengths = np.bincount(codes)
+    starts = np.cumsum(lengths) - lengths
+    position = np.arange(len(rows)) - np.repeat(starts, lengths)
+    # a fixed odd multiplier per visit position (so order matters), sums wrap modulo 2**64
+    weights = np.random.default_rng(20_261_122).integers(
+        1, 2**63, size=int(lengths.max()), dtype=np.uint64
+    ) | np.uint64(1)
+    mixed = rows * weights[position]
+    return pd.Series(np.add.reduceat(mixed, starts) + lengths.astype(np.uint64), index=patients)
+
+
 def exact_copies(train: pd.DataFrame, synth: pd.DataFrame) -> int:
     """How many synthetic rows equal some training row in every shared column."""
     cols = [c for c in train.columns if c in synth.columns]

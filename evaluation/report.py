@@ -420,3 +420,184 @@ same models trained on the real training rows (TRTR).</p>{utility_plot or "<p>No
 synthetic data overstates a relationship, blue where it understates it.</p>
 <div class=cols>{_heatmap(diff, "association difference")}{_projection(real_x, synth_x)}</div>
 </body></html>"""
+
+
+# -- the evaluation report of patient histories -------------------------------------------------
+def _trajectory_band(name: str, real: dict[str, Any], synth: dict[str, Any]) -> str:
+    """Median and quartiles by visit number, real against synthetic (from sequence_profile)."""
+    fig, ax = plt.subplots(figsize=(3.6, 2.2))
+    for entry, colour, label in ((real, _REAL, "real"), (synth, _SYN, "synthetic")):
+        rows = entry.get("by_visit", []) if entry else []
+        if not rows:
+            continue
+        x = [r["visit"] for r in rows]
+        ax.plot(x, [r["median"] for r in rows], color=colour, label=f"{label} median")
+        ax.fill_between(
+            x, [r["q1"] for r in rows], [r["q3"] for r in rows], color=colour, alpha=0.25
+        )
+    ax.set_xlabel("visit number", fontsize=7)
+    ax.set_title(f"{name}: median and quartiles by visit", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6)
+    return _svg(fig)
+
+
+def sequence_evaluation_html(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    roles: Any,  # evaluation.timeseries.Roles
+    metrics: dict[str, Any],
+    gate: dict[str, Any],
+    title: str,
+) -> str:
+    """The report of a patient-history run: verdict, scores, trajectories real vs synthetic,
+    visits and gaps, marginals, autocorrelation, utility and privacy in words."""
+    import base64
+
+    from evaluation.timeseries import _first, _ordered, sequence_profile, trajectory_plot
+
+    summary = metrics["summary"]
+    verdict = "PASSED" if gate["passed"] else "REJECTED"
+    reasons = (
+        "".join(f"<li class=warn>{html.escape(r)}</li>" for r in gate["reasons"])
+        or "<li>every limit holds</li>"
+    )
+    rows = "".join(
+        f"<tr><td class=l>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in summary.items()
+    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in metrics.get("notes", []))
+    shapes = metrics["column_shapes"]
+    worst = ", ".join(
+        f"<b>{html.escape(c)}</b> ({v:.2f})"
+        for c, v in sorted(shapes.items(), key=lambda kv: kv[1])[:3]
+    )
+    real_profile, synth_profile = sequence_profile(train, roles), sequence_profile(synth, roles)
+    bands = "".join(
+        f"<div class=card>{_trajectory_band(c, real_profile['trajectories'][c], synth_profile['trajectories'].get(c, {}))}</div>"
+        for c in list(real_profile["trajectories"])[:9]
+    )
+    lines = ""
+    if real_profile["trajectories"]:
+        png = base64.b64encode(trajectory_plot(train, synth, roles, patients=15)).decode()
+        lines = f'<img alt="trajectories" src="data:image/png;base64,{png}">'
+
+    real_o, synth_o = _ordered(train, roles), _ordered(synth, roles)
+
+    def derived(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        codes = pd.factorize(df[roles.id])[0]
+        t = pd.to_numeric(df[roles.time], errors="coerce").to_numpy(dtype=float)
+        later = np.r_[False, codes[1:] == codes[:-1]]
+        return pd.Series(np.bincount(codes)), pd.Series((t - np.r_[0.0, t[:-1]])[later])
+
+    (rv, rg), (sv, sg) = derived(real_o), derived(synth_o)
+    cards = [
+        (_marginal_plot("visits per patient", "numeric", rv, sv), shapes.get("visits per patient")),
+        (_marginal_plot("gap between visits", "numeric", rg, sg), shapes.get("gap between visits")),
+    ]
+    real_first, synth_first = _first(real_o, roles), _first(synth_o, roles)
+    cards += [
+        (_marginal_plot(c, roles.kinds[c], real_first[c], synth_first[c]), shapes.get(c))
+        for c in roles.static
+    ]
+    cards += [
+        (_marginal_plot(c, roles.kinds[c], real_o[c], synth_o[c]), shapes.get(c))
+        for c in roles.temporal
+    ]
+    marginals = "".join(
+        f"<div class=card>{plot}<p>similarity {'n/a' if v is None else f'{v:.3f}'}</p></div>"
+        for plot, v in cards
+    )
+    auto = metrics.get("autocorrelation") or {"by_column": {}}
+    acf_rows = [
+        [c, *(f"{r:.3f} / {s:.3f}" for r, s in zip(e["real"], e["synthetic"], strict=True))]
+        for c, e in auto["by_column"].items()
+    ]
+    acf = (
+        _table(["measurement", "lag 1 real / synthetic", "lag 2", "lag 3"], acf_rows)
+        if acf_rows
+        else "<p>No numeric measurement.</p>"
+    )
+    utility_plot = "<p>No target: not measured.</p>"
+    if metrics.get("utility"):
+        models = metrics["utility"]["models"]
+        utility_plot = _bars(
+            f"{metrics['utility']['metric'].upper()} of {html.escape(str(roles.target))} on real holdout patients",
+            list(models),
+            {
+                "trained on real (TRTR)": [m["trtr"] for m in models.values()],
+                "trained on synthetic (TSTR)": [m["tstr"] for m in models.values()],
+            },
+            [_REAL, _SYN],
+        ) + _more_utility(metrics["utility"])
+    predictive = metrics.get("predictive")
+    predictive_words = (
+        f"<p>Predictive score: a GRU trained on synthetic histories predicts each real holdout "
+        f"patient's next visit with mean absolute error {predictive['synthetic']:.3f} (standardised "
+        f"units); trained on real patients, {predictive['real']:.3f}.</p>"
+        if predictive
+        else ""
+    )
+    nearest = metrics["nearest_history"]
+    patients = metrics["patients"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<h2>Verdict: {verdict}</h2><ul>{reasons}</ul>
+<p>{patients["synthetic"]} synthetic patients ({metrics["rows"]["synthetic"]} visits) compared with
+{patients["train"]} real training patients and {patients["holdout"]} real holdout patients the generator
+never saw. Discriminative score {summary["discriminative_score"]:.3f}: a recurrent classifier tells real from
+synthetic patients with accuracy {metrics["discriminative"]["accuracy"]:.3f} on patients it did not train
+on (score = |accuracy - 0.5|; 0 = not at all). Marginals that differ most: {worst}.</p>
+<table>{rows}</table>{"<ul>" + notes + "</ul>" if notes else ""}
+<h2>Trajectories</h2><p>Per measurement, the median and quartiles at each visit number, real against
+synthetic, then single patients' trajectories over time.</p><div class=cols>{bands}</div>{lines}
+{predictive_words}<h3>Autocorrelation within patients</h3>{acf}
+<h2>Utility</h2><p>Each patient summarised in one row (static columns; per measurement its last, mean,
+minimum, maximum and slope; visits and follow-up); models trained on synthetic patients and tested on real
+holdout patients (TSTR), next to the same models trained on real ones (TRTR).</p>{utility_plot}
+<h2>Privacy</h2><p>Nearest-history share {nearest["share"]:.3f}: the share of synthetic patients whose
+closest real history (static values, visit times and measurements, standardised) belongs to a training
+patient rather than to one of as many holdout patients (0.5 = no memorisation). Membership-attack AUC
+{nearest["membership_auc"]:.3f}: how well the distance to the nearest synthetic history tells training
+patients from holdout ones (0.5 = a coin). {summary["exact_copies"]} synthetic histories copy a training
+patient's whole history.</p>
+<h2>Visits, gaps and columns, real vs synthetic</h2><div class=cols>{marginals}</div>
+</body></html>"""
+
+
+def sequence_profile_section(profile: dict[str, Any]) -> str:
+    """An HTML section for ``evaluation.timeseries.sequence_profile``: visits per patient, gaps
+    between visits, follow-up, and each measurement's trajectory by visit number."""
+
+    def spread_row(name: str, e: dict[str, Any]) -> list[Any]:
+        if not e.get("count"):
+            return [name, 0, "", "", "", ""]
+        return [name, e["count"], e["min"], e["median"], f"{e['q1']:.4g}–{e['q3']:.4g}", e["max"]]
+
+    table = _table(
+        ["", "count", "min", "median", "IQR", "max"],
+        [
+            spread_row("visits per patient", profile["visits_per_patient"]),
+            spread_row(
+                f"gap between visits ({profile['time_column']})", profile["gap_between_visits"]
+            ),
+            spread_row(f"follow-up ({profile['time_column']})", profile["follow_up"]),
+        ],
+    )
+    plots = "".join(
+        f"<div class=card>{_column_plot(name, profile[key])}</div>"
+        for name, key in (
+            ("visits per patient", "visits_per_patient"),
+            ("gap between visits", "gap_between_visits"),
+        )
+        if profile[key].get("count")
+    )
+    bands = "".join(
+        f"<div class=card>{_trajectory_band(c, e, {})}<p>{e['missing_share']:.1%} of visits "
+        "without a value</p></div>"
+        for c, e in profile["trajectories"].items()
+    )
+    return f"""<h2>Patient histories</h2><p>{profile["patients"]} patients, {profile["visits"]} visits
+(time column <b>{html.escape(profile["time_column"])}</b>).</p>{table}<div class=cols>{plots}</div>
+<h3>Trajectories: median and quartiles by visit number</h3><div class=cols>{bands}</div>"""

@@ -22,6 +22,7 @@ Roles are plain arguments (``Roles``): evaluation knows nothing of generators.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,11 +30,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from evaluation.encoding import TableEncoder, as_float
+from evaluation.fidelity import column_shapes
+from evaluation.privacy import history_hashes
 from evaluation.utility import tstr
 
 Kind = Literal["numeric", "categorical"]
@@ -338,6 +342,177 @@ def _acf(df: pd.DataFrame, roles: Roles, col: str) -> list[float]:
     return out
 
 
+def history_shapes(real: pd.DataFrame, synth: pd.DataFrame, roles: Roles) -> dict[str, float]:
+    """Marginal similarity (1 - KS or total variation, as ``column_shapes``) of each static
+    column over patients, each measurement over visits, the number of visits per patient and
+    the gap between visits."""
+
+    def parts(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        df = _ordered(df, roles)
+        first = _first(df, roles)
+        first["visits per patient"] = df.groupby(roles.id, sort=False).size().to_numpy()
+        steps = _steps(df, roles)
+        codes = pd.factorize(df[roles.id])[0]
+        later = np.r_[False, codes[1:] == codes[:-1]]
+        steps["gap between visits"] = np.where(later, steps[GAP], np.nan)
+        return first, steps.drop(columns=[GAP])
+
+    (real_first, real_steps), (synth_first, synth_steps) = parts(real), parts(synth)
+    static_kinds = {c: roles.kinds[c] for c in roles.static} | {"visits per patient": "numeric"}
+    step_kinds = {c: roles.kinds[c] for c in roles.temporal} | {"gap between visits": "numeric"}
+    return {
+        **column_shapes(real_first, synth_first, static_kinds),
+        **column_shapes(real_steps, synth_steps, step_kinds),
+    }
+
+
+def history_copies(train: pd.DataFrame, synth: pd.DataFrame, roles: Roles) -> int:
+    """Synthetic patients whose whole history (static values, times, measurements) equals a
+    training patient's."""
+    columns = [roles.id, roles.time, *roles.static, *roles.temporal]
+    real = history_hashes(train[columns], roles.id, roles.time)
+    return int(np.isin(history_hashes(synth[columns], roles.id, roles.time), real).sum())
+
+
+def score_histories(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    roles: Roles,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every history score as one JSON-able dict; headline figures under ``summary`` (the keys
+    of ``evaluation.catalogue``)."""
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timings[name] = round(time.perf_counter() - start, 3)
+
+    shapes = timed("column_shapes", history_shapes, train, synth, roles)
+    discriminative = timed("discriminative", discriminative_score, train, synth, roles, seed=seed)
+    nearest = timed("nearest_history", nearest_sequence, train, holdout, synth, roles, seed=seed)
+    copies = timed("exact_copies", history_copies, train, synth, roles)
+    autocorr = timed("autocorrelation", autocorrelation, train, synth, roles)
+    summary: dict[str, Any] = {
+        "column_shape_similarity": float(np.mean(list(shapes.values()))),
+        "discriminative_score": discriminative["score"],
+    }
+    predictive = None
+    if any(roles.kinds[c] == "numeric" for c in roles.temporal):
+        predictive = timed("predictive", predictive_score, train, holdout, synth, roles, seed=seed)
+        summary.update(
+            predictive_mae_synthetic=predictive["synthetic"],
+            predictive_mae_real=predictive["real"],
+        )
+    if autocorr["mean_abs_difference"] is not None:
+        summary["autocorrelation_difference"] = autocorr["mean_abs_difference"]
+    utility, notes = None, []
+    if roles.target is not None:
+        utility = timed("utility", outcome_tstr, train, holdout, synth, roles, seed=seed)
+        notes += utility["notes"]
+        for key in ("trtr_auc", "tstr_auc", "trtr_f1", "tstr_f1", "trtr_r2", "tstr_r2"):
+            if key in utility:
+                summary[key] = utility[key]
+        summary[f"{utility['metric']}_gap"] = utility["gap"]
+        summary["importance_rank_agreement"] = utility["importance"]["spearman"]
+    summary.update(
+        dcr_share=nearest["share"],
+        membership_auc=nearest["membership_auc"],
+        exact_copies=copies,
+    )
+    patients = {
+        name: int(df[roles.id].nunique())
+        for name, df in (("train", train), ("holdout", holdout), ("synthetic", synth))
+    }
+    notes.append(
+        f"patient histories: {patients['synthetic']} synthetic patients against "
+        f"{patients['train']} training and {patients['holdout']} holdout patients; the "
+        "discriminative and predictive GRUs see at most "
+        f"{MAX_PATIENTS} patients a side; the DCR share and membership attack compare whole "
+        "histories"
+    )
+    return {
+        "kind": "sequence",
+        "summary": summary,
+        "column_shapes": shapes,
+        "discriminative": discriminative,
+        "predictive": predictive,
+        "utility": utility,
+        "autocorrelation": autocorr,
+        "nearest_history": nearest,
+        "notes": notes,
+        "timings": timings,
+        "patients": patients,
+        "rows": {"train": len(train), "holdout": len(holdout), "synthetic": len(synth)},
+    }
+
+
+def sequence_profile(df: pd.DataFrame, roles: Roles, *, bins: int = 10) -> dict[str, Any]:
+    """What a long table looks like as histories: visits per patient, gaps between visits, and
+    per numeric measurement its median and quartiles by visit number (trajectories)."""
+    df = _ordered(df, roles)
+    codes = pd.factorize(df[roles.id])[0]
+    lengths = np.bincount(codes)
+    times = as_float(df[roles.time])
+    later = np.r_[False, codes[1:] == codes[:-1]]
+    gaps = (times - np.r_[0.0, times[:-1]])[later]
+
+    def spread(x: np.ndarray) -> dict[str, Any]:
+        x = x[~np.isnan(x)]
+        if not x.size:
+            return {"count": 0}
+        q = np.quantile(x, [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1])
+        counts, edges = np.histogram(x, bins=bins)
+        return {
+            "count": int(x.size),
+            "mean": float(x.mean()),
+            **dict(
+                zip(("min", "p10", "q1", "median", "q3", "p90", "max"), map(float, q), strict=True)
+            ),
+            "histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
+        }
+
+    position = _position(lengths)
+    shown = min(int(lengths.max()), 20)
+    trajectories = {}
+    for col in (c for c in roles.temporal if roles.kinds[c] == "numeric"):
+        x = as_float(df[col])
+        by_visit = []
+        for k in range(shown):
+            v = x[(position == k) & ~np.isnan(x)]
+            if v.size:
+                q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+                by_visit.append(
+                    {
+                        "visit": k + 1,
+                        "n": int(v.size),
+                        "q1": float(q1),
+                        "median": float(med),
+                        "q3": float(q3),
+                    }
+                )
+        trajectories[col] = {
+            "by_visit": by_visit,
+            "missing_share": float(np.isnan(x).mean()),
+        }
+    return {
+        "patients": int(len(lengths)),
+        "visits": int(len(df)),
+        "time_column": roles.time,
+        "visits_per_patient": spread(lengths.astype(float)),
+        "gap_between_visits": spread(gaps),
+        "follow_up": spread(
+            pd.Series(times).groupby(codes).agg(lambda t: t.max() - t.min()).to_numpy()
+        ),
+        "trajectories": trajectories,
+    }
+
+
 def nearest_sequence(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -345,12 +520,15 @@ def nearest_sequence(
     roles: Roles,
     *,
     seed: int = 0,
+    draws: int = 10,
 ) -> dict[str, float]:
     """Distances from each synthetic patient's whole history to the nearest training and
     holdout histories; ``share`` closer to training (about 0.5 when nothing is memorised: the
     training side is cut to as many patients as the holdout, else the larger set would be
-    nearer by its size alone) and ``copies``: synthetic histories equal to a training one."""
-    features = SequenceFeatures(roles, train)
+    nearer by its size alone), ``membership_auc`` of the distance attack, both averaged over
+    ``draws`` cuts, and ``copies``: synthetic histories equal to a training one."""
+    # scaled on both real sides alike, so neither is nearer by construction
+    features = SequenceFeatures(roles, pd.concat([train, holdout], ignore_index=True))
 
     def flat(df: pd.DataFrame) -> np.ndarray:
         h = features.histories(df)
@@ -361,16 +539,29 @@ def nearest_sequence(
         (NearestNeighbors(n_neighbors=1).fit(x_all).kneighbors(x_sy)[0][:, 0] < 1e-6).sum()
     )
     rng = np.random.default_rng(seed)
-    x_tr = x_all[rng.choice(len(x_all), min(len(x_all), len(x_ho)), replace=False)]
-    d_tr = NearestNeighbors(n_neighbors=1).fit(x_tr).kneighbors(x_sy)[0][:, 0]
     d_ho = NearestNeighbors(n_neighbors=1).fit(x_ho).kneighbors(x_sy)[0][:, 0]
-    share = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
+    to_synth = NearestNeighbors(n_neighbors=1).fit(x_sy)
+    other = to_synth.kneighbors(x_ho)[0][:, 0]
+    member_all = to_synth.kneighbors(x_all)[0][:, 0]
+    labels = np.r_[np.ones(min(len(x_all), len(x_ho))), np.zeros(len(other))]
+    shares, aucs, medians = [], [], []
+    # Each draw cuts the training side to as many patients as the holdout; averaging over draws
+    # removes the noise of which training patients were drawn (not that of the holdout's size).
+    for _ in range(draws):
+        pick = rng.choice(len(x_all), min(len(x_all), len(x_ho)), replace=False)
+        d_tr = NearestNeighbors(n_neighbors=1).fit(x_all[pick]).kneighbors(x_sy)[0][:, 0]
+        shares.append((d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean())
+        medians.append(np.median(d_tr))
+        # the attack: a patient whose history lies closer to a synthetic one was trained on
+        aucs.append(roc_auc_score(labels, -np.r_[member_all[pick], other]))
     return {
-        "share": float(share),
-        "median_distance_train": float(np.median(d_tr)),
+        "share": float(np.mean(shares)),
+        "membership_auc": float(np.mean(aucs)),
+        "median_distance_train": float(np.mean(medians)),
         "median_distance_holdout": float(np.median(d_ho)),
         "copies": copies,
-        "reference_patients": len(x_tr),
+        "reference_patients": int(labels.sum()),
+        "draws": draws,
     }
 
 

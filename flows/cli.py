@@ -24,8 +24,8 @@ def _local(url: str) -> str:
 def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--generator",
-        default="ctgan",
-        help="generator name (default: ctgan), or auto: train every family and keep the best",
+        help="generator name (default: ctgan for a table, dgan for patient histories), or auto: "
+        "train every table family and keep the best",
     )
     p.add_argument(
         "--auto-seeds", type=int, default=1, help="auto: seeds tried per family (default 1)"
@@ -44,7 +44,11 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         "parallel on its work pool; needs PREFECT_API_URL (default: train in-process)",
     )
     p.add_argument("--epochs", type=int, help="training epochs")
-    p.add_argument("--rows", type=int, help="synthetic rows (default: as many as the input)")
+    p.add_argument(
+        "--rows",
+        type=int,
+        help="synthetic rows, or patients for patient histories (default: as many as the input)",
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="seed; same seed, data and device -> same rows"
     )
@@ -88,8 +92,17 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
 def _add_role_options(p: argparse.ArgumentParser) -> None:
     """Column roles for a spec inferred from the data (a --spec file declares its own)."""
     p.add_argument(
-        "--id-column", action="append", default=[], help="identifier column (repeatable)"
+        "--id-column",
+        action="append",
+        default=[],
+        help="identifier column (repeatable); with --time-column, the one patient id",
     )
+    p.add_argument(
+        "--time-column",
+        help="patient histories: the visit time column of a long table (one row per visit); "
+        "columns constant within every patient are static, the others measurements",
+    )
+
     p.add_argument(
         "--non-predictor",
         action="append",
@@ -118,6 +131,7 @@ def _roles(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "id_columns": args.id_column,
         "non_predictors": args.non_predictor,
+        "time_column": getattr(args, "time_column", None),
         "survival_time": args.survival_time,
         "quasi_identifiers": args.quasi_identifier,
         "sensitive": args.sensitive,
@@ -149,6 +163,12 @@ def parser() -> argparse.ArgumentParser:
         "--spec", help="dataset spec YAML; inferred and stored in the run folder when absent"
     )
     _add_role_options(gen)
+    gen.add_argument(
+        "--static-data",
+        metavar="FILE",
+        help="patient histories: a second table of static columns, one row per patient, joined "
+        "on the id column",
+    )
     gen.add_argument("--dataset", help="dataset name in the output tree (default: file name)")
     _add_generate_options(gen)
 
@@ -170,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the full pipeline on the bundled flchain study")
     _add_generate_options(demo)
     demo.set_defaults(epochs=None)
+    demo_ts = sub.add_parser(
+        "demo-timeseries",
+        help="the full pipeline on the bundled PBC2 patient histories (irregular visits)",
+    )
+    _add_generate_options(demo_ts)
 
     ev = sub.add_parser(
         "evaluate",
@@ -201,14 +226,25 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _spec_for(data_url: str, spec_url: str | None, target: str | None, **roles: Any):  # noqa: ANN202
-    """The table at ``data_url`` and its spec: the given one, or one inferred from the table."""
-    from generators.schema import infer_spec
+    """The table at ``data_url`` and its spec: the given one, or one inferred from the table
+    (with sequence roles when ``time_column`` is given)."""
+    from generators.schema import SpecError, infer_spec
     from tasks.config import dataset_name_of
+    from tasks.ingest import with_inferred_sequence
     from tasks.validation import read_spec, read_table
 
+    time_column = roles.pop("time_column", None)
     spec = read_spec(spec_url, target) if spec_url else None
     raw = read_table(data_url, spec)
-    return raw, spec or infer_spec(raw, name=dataset_name_of(data_url), target=target, **roles)
+    if spec is not None:
+        return raw, spec
+    spec = infer_spec(raw, name=dataset_name_of(data_url), target=target, **roles)
+    if time_column is not None:
+        ids = roles.get("id_columns") or []
+        if len(ids) != 1:
+            raise SpecError(f"--time-column needs exactly one --id-column (the patient), got {ids}")
+        spec = with_inferred_sequence(raw, spec, ids[0], time_column, data_url)
+    return raw, spec
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -299,6 +335,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         data=_local(args.data),
         target=args.target,
         spec=args.spec and _local(args.spec),
+        static_data=args.static_data and _local(args.static_data),
         dataset=args.dataset,
         **_roles(args),
         generator=args.generator,
@@ -339,6 +376,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dp_epsilon=args.dp_epsilon,
         dp_delta=args.dp_delta,
         conditions=_conditions(args.condition),
+        checkpoint_every=args.checkpoint_every,
+        retrain=args.retrain,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    return _run(config)
+
+
+def cmd_demo_timeseries(args: argparse.Namespace) -> int:
+    from flows.demo import pbc2_demo_config, write_pbc2_csv
+
+    out = _local(args.out)
+    data = write_pbc2_csv(Path(out if "://" not in out else ".") / "demo-input")
+    config = pbc2_demo_config(
+        data,
+        out,
+        generator=args.generator,
+        train_deployment=args.train_deployment,
+        epochs=args.epochs,
+        rows=args.rows,
+        seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         retrain=args.retrain,
         progress=not args.no_progress and sys.stderr.isatty(),
@@ -404,6 +461,7 @@ def cmd_generators(_: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from generators.conditions import ConditionError
     from generators.schema import SpecError
+    from generators.sequence import SequenceError
     from tasks.config import ConfigError
     from tasks.remote import RemoteTrainingError
     from tasks.storage import StorageError
@@ -415,13 +473,14 @@ def main(argv: list[str] | None = None) -> int:
         "validate": cmd_validate,
         "profile": cmd_profile,
         "demo": cmd_demo,
+        "demo-timeseries": cmd_demo_timeseries,
         "evaluate": cmd_evaluate,
         "generators": cmd_generators,
         "sample": cmd_sample,
     }[args.command]
     try:
         return command(args)
-    except (DataValidationError, SpecError, ConditionError, ConfigError) as exc:
+    except (DataValidationError, SpecError, SequenceError, ConditionError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (StorageError, RemoteTrainingError) as exc:

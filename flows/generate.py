@@ -1,5 +1,9 @@
 """The generation flow: ingest -> profile -> split -> train -> sample -> evaluate -> publish.
 
+Patient histories (a long table: ``time_column``, or a spec with sequence roles) take the same
+steps with their sequence forms: the sequence rules at ingest, a split by patient, a sequence
+generator (``dgan`` by default), ``rows`` counting patients, and the history scores.
+
 With generator ``auto`` the train step fans out: every candidate (family x seed) is trained on
 part of the training split and scored on the rest, and the chosen one is trained on all of it
 (``tasks.select`` holds the rule).
@@ -21,7 +25,7 @@ from tasks import storage
 from tasks.common import new_run_id, run_path
 from tasks.config import RunConfig
 from tasks.evaluate import evaluate
-from tasks.ingest import ingest
+from tasks.ingest import data_kind, ingest
 from tasks.profile import profile
 from tasks.publish import publish
 from tasks.remote import TrainJob, check_deployment, train_on_pool
@@ -66,7 +70,8 @@ def generate(config: RunConfig) -> str:
     Returns the URL of the run folder; raises ``RunRejected`` when the release gate refuses it.
     """
     logger = get_run_logger()
-    settings = config.generator_settings()  # a bad generator setting fails before any work
+    kind = data_kind(config)  # "table" or "sequence" (patient histories)
+    settings = config.generator_settings(kind)  # a bad generator setting fails before any work
     if config.train_deployment:  # so does a training deployment that is not there
         check_deployment(config.train_deployment)
     run_url = storage.join(config.output, config.dataset_name, "runs", new_run_id())
@@ -81,7 +86,9 @@ def generate(config: RunConfig) -> str:
     if reused is not None:  # same input, same training settings: no training
         trained, selection = reused
     else:
-        trained, selection = _train(run_url, parts.train_url, spec, config, settings, clock)
+        trained, selection = _train(
+            run_url, parts.train_url, spec, config, settings, clock, config.generator_name(kind)
+        )
         clock("store", store_model, store, trained, selection)
     sampled = clock(
         "sample",
@@ -90,10 +97,10 @@ def generate(config: RunConfig) -> str:
         trained.model_url,
         parts.train_url,
         spec,
-        config.rows or ingested.rows,
+        config.rows or ingested.patients or ingested.rows,  # patients, for histories
         config.seed,
         config.chunk_rows,
-        config.sampling_pool,
+        config.sampling_pool(kind),
         ingested.file_dtypes,
         config.conditions,
     )
@@ -111,6 +118,7 @@ def generate(config: RunConfig) -> str:
         config.conditions,
     )
     results = {
+        "kind": kind,
         "spec_inferred": ingested.spec_inferred,
         "profile": profile_url,
         "split": parts.model_dump(),
@@ -143,9 +151,10 @@ def _train(
     config: RunConfig,
     settings: dict[str, Any],
     clock: _Clock,
+    generator: str,
 ) -> tuple[Trained, Selection | None]:
     """One training, or with generator auto the candidates' fan-out first."""
-    generator, seed, selection = config.generator, config.seed, None
+    seed, selection = config.seed, None
     if config.auto:
         selection = clock("select", _select, run_url, train_url, spec, config)
         generator, settings = selection.chosen.generator, selection.chosen.settings

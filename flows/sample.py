@@ -28,7 +28,8 @@ def sample_more(
     seed: int = 1,
     conditions: dict[str, str | int | float | bool | None] | None = None,
 ) -> str:
-    """``rows`` new synthetic rows from the model of ``source_run`` (a complete run's URL).
+    """``rows`` new synthetic rows (patients, for patient histories) from the model of
+    ``source_run`` (a complete run's URL).
 
     Returns the new run's URL; the flow fails, with the gate's reasons, when the gate refuses.
     """
@@ -73,7 +74,7 @@ def sample_more(
         rows,
         seed,
         config.chunk_rows,
-        config.sampling_pool,
+        config.sampling_pool("sequence" if spec.sequence is not None else "table"),
         source["results"].get("input_dtypes"),
         config.conditions,
     )

@@ -7,7 +7,7 @@ Sharing Networked Time Series Data"), in plain PyTorch.
 - **Batched recurrent generation**: a GRU emits ``steps_per_cell`` visits per cell, which
   shortens the recurrence (96 samples of an ECG are 12 cells at 8) and is what lets GANs keep
   long-range shape.
-- **Variable length by a generation flag**: each visit carries a probability of continuing;
+- **Variable length by a generation flag** (fixed when every real patient has the same length): each visit carries a probability of continuing;
   a patient's presence at visit t is the product of the flags up to t (soft while training,
   drawn when sampling), and every value after the last visit is zero, as in the real padding.
 - **Irregular times and missing values**: the gap since the previous visit is generated like a
@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from generators.base import (
+    Checkpointing,
     FitReport,
     pack_checkpoint,
     prefixed,
@@ -101,6 +102,9 @@ class DGAN:
 
     name: ClassVar[str]
     kind: ClassVar[str] = "sequence"
+    resumable: ClassVar[bool] = (
+        False  # no mid-training checkpoints (yet): an interrupted fit restarts
+    )
     config_class: ClassVar[type[DGANConfig]] = DGANConfig
 
     def __init__(self, config: DGANConfig | dict[str, Any] | None = None):
@@ -141,6 +145,8 @@ class DGAN:
         )
         keep = torch.sigmoid(raw[..., wt])  # P(the patient has visit t | has visit t - 1)
         keep = torch.cat([torch.ones_like(keep[:, :1]), keep[:, 1:]], dim=1)  # >= 1 visit
+        if self.encoder.fixed_length:  # every real patient has every visit: so do these
+            keep = torch.ones_like(keep)
         if hard:
             u = torch.rand(keep.shape, device=device, generator=generator)
             keep = (u < keep).float()
@@ -167,7 +173,10 @@ class DGAN:
         *,
         seed: int = 0,
         on_epoch: EpochCallback | None = None,
+        checkpointing: Checkpointing | None = None,
     ) -> FitReport:
+        if checkpointing is not None:
+            raise ValueError("dgan does not checkpoint mid-training (resumable is False)")
         if spec.sequence is None:
             raise ValueError("dgan needs a spec with sequence roles (id, time, static columns)")
         check_sequences(data, spec)

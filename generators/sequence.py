@@ -9,7 +9,11 @@ A long table (one row per visit, ``spec.sequence`` naming the id, time and stati
   measurement is the transforms' missing flag, so masks are learnt like any category;
 - ``present`` (patients, L): 1 for a real visit, 0 for the padding after the last one.
 
-Decoding turns gaps back into times by a running sum, each gap after the first at least the
+Structure the data holds exactly is kept exactly: when every patient has the same number of
+visits (an ECG beat of 96 samples) every synthetic patient has it too, and when every patient is
+sampled on the same regular grid (first time and gap constant) the synthetic times are that grid.
+
+Otherwise decoding turns gaps back into times by a running sum, each gap after the first at least the
 smallest gap seen in the data, so times increase strictly within every synthetic patient and
 stay in the data's units.
 """
@@ -90,12 +94,16 @@ class SequenceEncoder:
         steps: TableTransformer,
         max_length: int,
         min_gap: float,
+        fixed_length: bool = False,
+        grid: tuple[float, float] | None = None,
     ):
         self.spec = spec
         self.static = static
         self.steps = steps
         self.max_length = max_length
         self.min_gap = min_gap
+        self.fixed_length = fixed_length  # every patient has max_length visits
+        self.grid = grid  # (first time, gap) shared by every patient, or None
 
     # -- specs of the two tables ---------------------------------------------------------------
     @staticmethod
@@ -137,6 +145,10 @@ class SequenceEncoder:
         static, steps, lengths, first = cls._tables(ordered, spec)
         later = steps[GAP].to_numpy()[~first]
         positive = later[later > 0]
+        starts = steps[GAP].to_numpy()[first]
+        grid = None
+        if np.ptp(starts) == 0 and (later.size == 0 or np.ptp(later) == 0):
+            grid = (float(starts[0]), float(later[0]) if later.size else 1.0)
         static_transformer = (
             TableTransformer.fit(static, cls._static_spec(spec), seed)
             if len(static.columns)
@@ -148,6 +160,8 @@ class SequenceEncoder:
             TableTransformer.fit(steps, cls._step_spec(spec), seed + 1),
             int(lengths.max()),
             float(positive.min()) if positive.size else 1.0,
+            bool(lengths.min() == lengths.max()),
+            grid,
         )
 
     def encode(self, df: pd.DataFrame, seed: int = 0) -> EncodedSequences:
@@ -184,18 +198,37 @@ class SequenceEncoder:
         gaps = rows.pop(GAP).astype(float).to_numpy()
         first = np.zeros(len(gaps), dtype=bool)
         first[np.cumsum(lengths) - lengths] = True
-        gaps = np.where(first, np.maximum(gaps, 0.0), np.maximum(gaps, self.min_gap))
+        time_spec = self.spec.column(roles.time)
+        unit = 1.0 if time_spec.type == "integer" else 10.0 ** -(time_spec.decimals or 6)
+        step = max(self.min_gap, unit)  # the data's resolution: no two visits at one time
+        gaps = np.where(first, np.maximum(gaps, 0.0), np.maximum(gaps, step))
+        gaps = np.where(first, gaps, np.maximum(np.round(gaps / unit) * unit, step))
         patient = np.repeat(np.arange(n), lengths)
         starts = np.cumsum(lengths) - lengths
         running = np.cumsum(gaps)
         times = running - np.repeat(running[starts] - gaps[starts], lengths)
-        if self.spec.column(roles.time).type == "integer":  # e.g. sample index, day number
+        times = np.round(times / unit) * unit  # on the data's grid (days, 0.01 years, ...)
+        if self.grid is not None:  # sampled on one regular grid: exactly that grid
+            position = np.arange(len(times)) - np.repeat(starts, lengths)
+            times = self.grid[0] + self.grid[1] * position
+        # Follow-up ends where the data's did: visits after the latest real time are not kept
+        # (administrative censoring), so every time stays within the spec's range.
+        latest = time_spec.bound("max")
+        keep = np.ones(len(times), dtype=bool)
+        if latest is not None:
+            times[first] = np.minimum(times[first], latest)
+            keep = first | (times <= latest)
+        if time_spec.type == "integer":  # e.g. sample index, day number
             times = np.round(times).astype(np.int64)
+        else:
+            decimals = time_spec.decimals if time_spec.decimals is not None else 6
+            times = np.round(times, decimals)
         out = pd.DataFrame({roles.id: patient + first_id, roles.time: times})
         if self.static.width:
             static_rows = self.static.inverse(static).iloc[patient].reset_index(drop=True)
             out = pd.concat([out, static_rows], axis=1)
         out = pd.concat([out, rows.reset_index(drop=True)], axis=1)
+        out = out[keep].reset_index(drop=True)
         return out[[c for c in self.spec.names if c in out.columns]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,6 +237,8 @@ class SequenceEncoder:
             "steps": self.steps.to_dict(),
             "max_length": self.max_length,
             "min_gap": self.min_gap,
+            "fixed_length": self.fixed_length,
+            "grid": list(self.grid) if self.grid is not None else None,
         }
 
     @classmethod
@@ -214,4 +249,6 @@ class SequenceEncoder:
             TableTransformer.from_dict(data["steps"]),
             int(data["max_length"]),
             float(data["min_gap"]),
+            bool(data.get("fixed_length", False)),
+            tuple(data["grid"]) if data.get("grid") else None,
         )

@@ -41,6 +41,9 @@ class GateConfig(BaseModel):
     max_dcr_share: float = Field(0.55, gt=0, le=1, description="Share closer to train than holdout")
     max_membership_auc: float = Field(0.60, gt=0, le=1, description="Distance attack ROC AUC")
     max_detection_auc: float | None = Field(None, gt=0, le=1, description="Optional fidelity limit")
+    max_discriminative_score: float | None = Field(
+        None, ge=0, le=0.5, description="Optional fidelity limit for patient histories"
+    )
     min_column_shapes: float | None = Field(None, ge=0, le=1, description="Optional fidelity floor")
     min_tstr_ratio: float | None = Field(None, ge=0, le=2, description="Optional TSTR / TRTR floor")
 
@@ -65,16 +68,28 @@ class RunConfig(BaseModel):
     survival_time: str | None = Field(
         None, description="Follow-up time column when the target is an event (concordance index)"
     )
+    time_column: str | None = Field(
+        None,
+        description="Patient histories: the visit time column of a long table (one row per "
+        "visit); the one id column names the patient, columns constant within every patient "
+        "are static",
+    )
+    static_data: str | None = Field(
+        None,
+        description="Patient histories: a second table of static columns (one row per patient), "
+        "joined to the visits on the id column",
+    )
     quasi_identifiers: list[str] = Field(
         default_factory=list, description="Columns an attacker may know (k-anonymity)"
     )
     sensitive: list[str] = Field(
         default_factory=list, description="Columns an attacker must not learn (attribute attack)"
     )
-    generator: str = Field(
-        "ctgan",
-        description="Generator name (see `synthcare generators`), or auto: train every family "
-        "and keep the best on a validation split",
+    generator: str | None = Field(
+        None,
+        description="Generator name (see `synthcare generators`); default ctgan for a table, "
+        "dgan for patient histories; or auto: train every table family and keep the best on a "
+        "validation split",
     )
     auto_seeds: int = Field(1, ge=1, le=5, description="auto: seeds tried per family")
     auto_families: list[str] = Field(
@@ -142,14 +157,9 @@ class RunConfig(BaseModel):
 
     @field_validator("generator")
     @classmethod
-    def _known_generator(cls, name: str) -> str:
-        if name != "auto":
+    def _known_generator(cls, name: str | None) -> str | None:
+        if name is not None and name != "auto":
             registry.get(name)  # raises with the known names
-            if registry.kind_of(name) != "table":
-                raise ValueError(
-                    f"generator {name!r} generates patient histories (long tables); the generate "
-                    "flow does not route sequence data yet: use generators.dgan from Python"
-                )
         return name
 
     @field_validator("auto_families")
@@ -166,6 +176,16 @@ class RunConfig(BaseModel):
     def _families_need_auto(self) -> RunConfig:
         if self.auto_families and not self.auto:
             raise ValueError("auto_families applies to generator auto only")
+        if self.time_column is not None and len(self.id_columns) != 1:
+            raise ValueError(
+                f"time_column {self.time_column!r}: patient histories need exactly one id column "
+                f"(the patient), got {self.id_columns or 'none'} (--id-column ID)"
+            )
+        if self.static_data is not None and self.time_column is None and self.spec is None:
+            raise ValueError(
+                "static_data joins a table of static columns to patient histories: give "
+                "time_column (and the id column) or a spec with sequence roles"
+            )
         return self
 
     @property
@@ -183,9 +203,21 @@ class RunConfig(BaseModel):
             "sensitive": self.sensitive,
         }
 
-    def generator_settings(self) -> dict[str, Any]:
+    def generator_name(self, kind: str = "table") -> str:
+        """The generator to train on data of ``kind`` ("table" or "sequence")."""
+        return self.generator or ("dgan" if kind == "sequence" else "ctgan")
+
+    def generator_settings(self, kind: str = "table") -> dict[str, Any]:
         """The chosen generator's settings, checked; for ``auto`` each candidate has its own
-        (``tasks.select.candidates``) and only ``--epochs`` applies."""
+        (``tasks.select.candidates``) and only ``--epochs`` applies. ``kind`` is the data's:
+        "table" or "sequence" (patient histories)."""
+        if kind == "sequence":
+            self._check_sequence_settings()
+        elif self.generator not in (None, "auto") and registry.kind_of(self.generator) != "table":
+            raise ConfigError(
+                f"generator {self.generator!r} generates patient histories; this data is one row "
+                "per patient (give --time-column, or a spec with sequence roles, for a long table)"
+            )
         if self.auto:
             if self.generator_config:
                 raise ConfigError("generator auto takes no generator_config (only --epochs)")
@@ -198,11 +230,10 @@ class RunConfig(BaseModel):
         settings = dict(self.generator_config)
         if self.epochs is not None:
             settings["epochs"] = self.epochs
-        config_class = registry.get(self.generator).config_class
+        name = self.generator_name(kind)
+        config_class = registry.get(name).config_class
         if self.epochs is not None and "epochs" not in config_class.model_fields:
-            raise ConfigError(
-                f"generator {self.generator!r} fits in one pass: --epochs does not apply"
-            )
+            raise ConfigError(f"generator {name!r} fits in one pass: --epochs does not apply")
         if self.dp_epsilon is not None:
             if "dp_epsilon" not in config_class.model_fields:
                 raise ConfigError(
@@ -216,18 +247,36 @@ class RunConfig(BaseModel):
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
-            raise ConfigError(f"generator {self.generator!r} settings: {problems}") from exc
+            raise ConfigError(f"generator {name!r} settings: {problems}") from exc
         return settings
+
+    def _check_sequence_settings(self) -> None:
+        """What patient histories do not support (yet), refused before any work."""
+        if self.generator is not None and (
+            self.generator == "auto" or registry.kind_of(self.generator) != "sequence"
+        ):
+            known = ", ".join(registry.builtin("sequence"))
+            raise ConfigError(
+                f"generator {self.generator!r} generates one row per patient; this data is "
+                f"patient histories (a long table): use {known}"
+            )
+        for setting, given in (
+            ("conditions", self.conditions),
+            ("dp_epsilon", self.dp_epsilon is not None),
+        ):
+            if given:
+                raise ConfigError(
+                    f"{setting} is not supported for patient histories yet (table data only)"
+                )
 
     @property
     def private(self) -> bool:
         return self.dp_epsilon is not None
 
-    @property
-    def sampling_pool(self) -> int:
+    def sampling_pool(self, kind: str = "table") -> int:
         """Guided sampling fits a classifier on the real rows, outside any DP accounting: off
-        under differential privacy."""
-        return 1 if self.private else self.guidance_pool
+        under differential privacy, and for patient histories (it scores single rows)."""
+        return 1 if self.private or kind == "sequence" else self.guidance_pool
 
     @property
     def dataset_name(self) -> str:

@@ -20,7 +20,8 @@ from evaluation.privacy import (
     k_anonymity,
     membership_inference,
 )
-from evaluation.report import evaluation_html
+from evaluation.report import evaluation_html, sequence_evaluation_html
+from evaluation.timeseries import Roles, score_histories
 from evaluation.utility import tstr
 from generators.conditions import rows_meeting
 from generators.schema import DatasetSpec
@@ -40,6 +41,21 @@ def one_thread_when_small(rows: int):  # noqa: ANN201 - a threadpoolctl context 
     return threadpool_limits(limits=1 if rows <= ONE_THREAD_ROWS else None, user_api="openmp")
 
 
+def history_roles(spec: DatasetSpec) -> Roles:
+    """The roles of a patient-history spec as ``evaluation.timeseries`` takes them."""
+    kinds, roles = spec.kinds(), spec.sequence
+    static = [c for c in roles.static if c in kinds]
+    return Roles(
+        id=roles.id,
+        time=roles.time,
+        static=static,
+        temporal=spec.temporal,
+        kinds={c: kinds[c] for c in [*static, *spec.temporal]},
+        target=spec.target,
+        non_predictors=[c for c in spec.non_predictors if c in static],
+    )
+
+
 def score(
     train: pd.DataFrame,
     holdout: pd.DataFrame | None,
@@ -47,9 +63,16 @@ def score(
     spec: DatasetSpec,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every metric, as one JSON-able dict (headline figures under ``summary``)."""
+    """Every metric, as one JSON-able dict (headline figures under ``summary``); patient
+    histories get the history scores of ``evaluation.timeseries``."""
     with one_thread_when_small(max(len(train), len(synth))):
-        return _score(train, holdout, synth, spec, seed)
+        if spec.sequence is None:
+            return _score(train, holdout, synth, spec, seed)
+        if holdout is None:
+            raise ValueError(
+                "patient histories are scored against holdout patients: give a holdout"
+            )
+        return score_histories(train, holdout, synth, history_roles(spec), seed=seed)
 
 
 def _score(
@@ -206,7 +229,12 @@ def judge_and_report(
         **metrics,
         "gate": {"passed": decision.passed, "reasons": decision.reasons, "checks": decision.checks},
     }
-    page = evaluation_html(train, holdout, synth, spec.kinds(), metrics, metrics["gate"], title)
+    if spec.sequence is not None:
+        page = sequence_evaluation_html(
+            train, holdout, synth, history_roles(spec), metrics, metrics["gate"], title
+        )
+    else:
+        page = evaluation_html(train, holdout, synth, spec.kinds(), metrics, metrics["gate"], title)
     return metrics, page
 
 

@@ -29,6 +29,7 @@ TRAINING_FIELDS = (
     "id_columns",
     "non_predictors",
     "survival_time",
+    "time_column",
     "quasi_identifiers",
     "sensitive",
     "generator",

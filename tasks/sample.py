@@ -7,6 +7,9 @@ Discriminator-guided sampling (``guidance_pool`` > 1): a density-ratio classifie
 training rows against a calibration sample of the model's rows; each part is then drawn from a pool
 ``guidance_pool`` times larger, keeping rows in proportion to how real they look. It needs at
 least ``GUIDANCE_MIN_ROWS`` training rows; the run's results record the pool actually used.
+
+Patient histories: ``rows`` counts patients; a synthetic history equal to a training patient's
+whole history is replaced the same way, and the parts hold whole patients.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from evaluation.density_ratio import effective_sample_size, fit_density_ratio, weighted_choice
-from evaluation.privacy import row_hashes
+from evaluation.privacy import history_hashes, row_hashes
 from generators import registry
 from generators.base import CHECKPOINT_FILES
 from generators.conditions import rows_meeting
@@ -44,6 +47,7 @@ class Sampled(BaseModel):
     rows_per_second: float
     guidance_pool: int = 1
     effective_sample_share: float | None = None  # Kish ESS of the pool weights / pool size
+    patients: int | None = None  # patient histories: ``rows`` counts their visits
 
 
 def load_model(model_url: str):  # noqa: ANN201 - a Generator
@@ -168,6 +172,80 @@ def target_shares(train: pd.DataFrame, spec: DatasetSpec) -> dict | None:
     return {k: v for k, v in values.value_counts(normalize=True, dropna=False).items()}
 
 
+def sample_histories(
+    model,  # noqa: ANN001 - a sequence generator
+    n: int,
+    seed: int,
+    forbidden: np.ndarray,
+    first_id: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """``n`` synthetic patients (ids ``first_id``...), none of whose whole history equals a
+    forbidden (training) one; returns (long table, histories replaced)."""
+    roles = model.spec.sequence
+    frames, have, replaced = [], 0, 0
+    for attempt in range(MAX_TOP_UPS + 1):
+        batch = model.sample(n - have, seed=seed + 7919 * attempt, first_id=0)
+        hashes = history_hashes(batch, roles.id, roles.time)
+        copied = hashes.index[np.isin(hashes.to_numpy(), forbidden)]
+        replaced += len(copied)
+        kept = batch[~batch[roles.id].isin(copied)].copy()
+        kept[roles.id] = pd.factorize(kept[roles.id])[0] + have  # dense, in sampled order
+        frames.append(kept)
+        have += len(hashes) - len(copied)
+        if have == n:
+            out = pd.concat(frames, ignore_index=True)
+            out[roles.id] = out[roles.id] + first_id
+            return out, replaced
+    raise RuntimeError(
+        f"the model keeps reproducing training histories ({replaced} copies in {MAX_TOP_UPS} "
+        "rounds)"
+    )
+
+
+def _sample_histories_task(
+    run_url: str,
+    model,  # noqa: ANN001
+    train: pd.DataFrame,
+    spec: DatasetSpec,
+    patients: int,
+    seed: int,
+    chunk_rows: int,
+    file_dtypes: dict[str, dict[str, Any]] | None,
+) -> Sampled:
+    logger = get_run_logger()
+    roles = spec.sequence
+    forbidden = history_hashes(train, roles.id, roles.time).to_numpy()
+    visits = len(train) / max(1, train[roles.id].nunique())
+    per_part = max(1, int(chunk_rows // max(1.0, visits)))  # parts of about chunk_rows visits
+    start = time.perf_counter()
+    urls, replaced, rows = [], 0, 0
+    for part, first in enumerate(range(0, patients, per_part)):
+        size, part_seed = min(per_part, patients - first), seed + 104729 * (part + 1)
+        chunk, copies = sample_histories(model, size, part_seed, forbidden, first_id=first)
+        replaced += copies
+        rows += len(chunk)
+        url = storage.join(run_path(run_url, "candidate"), f"part-{part:05d}.parquet")
+        urls.append(storage.write_parquet(url, to_output(chunk, spec, file_dtypes)))
+    seconds = time.perf_counter() - start
+    logger.info(
+        "sampled %d patients (%d visits) in %d part(s), %.0f patients/s; %d copies of training "
+        "histories replaced",
+        patients,
+        rows,
+        len(urls),
+        patients / max(seconds, 1e-9),
+        replaced,
+    )
+    return Sampled(
+        part_urls=urls,
+        rows=rows,
+        copies_replaced=replaced,
+        seconds=seconds,
+        rows_per_second=rows / max(seconds, 1e-9),
+        patients=patients,
+    )
+
+
 @task(name="sample", **TASK_OPTIONS)
 def sample(
     run_url: str,
@@ -181,10 +259,17 @@ def sample(
     file_dtypes: dict[str, dict[str, Any]] | None = None,
     conditions: dict[str, Any] | None = None,
 ) -> Sampled:
+    """``rows`` synthetic rows (patients, for patient histories) into Parquet parts."""
     logger = get_run_logger()
     model = load_model(model_url)
     modelled = [c.name for c in spec.modelled]
     train = storage.read_parquet(train_url)
+    if spec.sequence is not None:
+        if conditions:
+            raise ValueError("conditions are not supported for patient histories")
+        return _sample_histories_task(
+            run_url, model, train, spec, rows, seed, chunk_rows, file_dtypes
+        )
     forbidden = row_hashes(train[modelled])
     start = time.perf_counter()
     ratio, ess = None, []

@@ -1,0 +1,191 @@
+"""The generate flow on patient histories (a long table), on small data and few epochs: static
+columns in a second table, roles inferred from --id-column/--time-column, a split by patient,
+DGAN, whole-history copy protection, the history scores, and bad input refused before any write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluation.catalogue import out_of_range
+from flows.cli import main
+from flows.generate import generate
+from generators.schema import DatasetSpec, SpecError
+from generators.sequence import SequenceError, check_sequences
+from tasks.config import ConfigError, GateConfig, RunConfig
+from tasks.ingest import join_static
+from tasks.validation import DataValidationError
+from tests.generators.test_dgan import make_visits
+
+pytestmark = pytest.mark.slow
+
+SMALL = {"batch_size": 50, "static_dim": [32], "rnn_hidden": 16, "critic_dim": [32], "threads": 1}
+# 30 holdout patients make the privacy estimates noisy; the gate's own logic is tested elsewhere
+LOOSE = GateConfig(max_dcr_share=1.0, max_membership_auc=1.0)
+
+
+@pytest.fixture
+def visit_files(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """150 patients: the visits in one file, their static columns in another."""
+    df = make_visits(150, seed=4)
+    visits, static = tmp_path / "visits.csv", tmp_path / "patients.csv"
+    df[["pid", "day", "lab", "stage"]].to_csv(visits, index=False)
+    df[["pid", "group", "age"]].drop_duplicates("pid").to_csv(static, index=False)
+    return visits, static, df
+
+
+def test_histories_from_two_tables_end_to_end(prefect_harness, visit_files, tmp_path) -> None:  # noqa: ANN001
+    visits, static, real = visit_files
+    config = RunConfig(
+        data=str(visits),
+        static_data=str(static),
+        id_columns=["pid"],
+        time_column="day",
+        target="group",
+        epochs=30,
+        generator_config=SMALL,
+        rows=40,
+        gate=LOOSE,
+        output=str(tmp_path / "out"),
+    )
+    run = Path(generate(config))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["results"]["kind"] == "sequence" and manifest["results"]["spec_inferred"]
+    assert manifest["results"]["train"]["generator"] == "dgan"  # the default for histories
+    spec = DatasetSpec.from_yaml((run / "spec.yaml").read_text())  # the inferred spec, stored
+    assert spec.sequence.model_dump() == {"id": "pid", "time": "day", "static": ["group", "age"]}
+
+    split = manifest["results"]["split"]
+    train = pd.read_parquet(run / "split" / "train.parquet")
+    holdout = pd.read_parquet(run / "split" / "holdout.parquet")
+    assert (split["train_patients"], split["holdout_patients"]) == (120, 30)
+    assert not set(train["pid"]) & set(holdout["pid"])  # every visit follows its patient
+    assert len(train) + len(holdout) == len(real)
+
+    synth = pd.concat(pd.read_parquet(p) for p in sorted((run / "synthetic").glob("*.parquet")))
+    assert synth["pid"].nunique() == 40 and manifest["results"]["sample"]["patients"] == 40
+    assert sorted(synth.columns) == sorted(real.columns)
+    check_sequences(synth, spec, "synthetic")  # times strictly increase, static constant
+    assert synth["day"].max() <= real["day"].max() and synth["day"].min() >= 0
+    assert (synth["day"].round(2) == synth["day"]).all()  # in the data's units and precision
+
+    metrics = manifest["metrics"]
+    for key in (
+        "discriminative_score",
+        "predictive_mae_synthetic",
+        "predictive_mae_real",
+        "autocorrelation_difference",
+        "tstr_auc",
+        "trtr_auc",
+        "column_shape_similarity",
+        "dcr_share",
+        "membership_auc",
+    ):
+        assert key in metrics, key
+    assert metrics["exact_copies"] == 0 and out_of_range(metrics) == []
+    assert metrics["trtr_auc"] > 0.9  # the group is plain from the visits
+    profile = json.loads((run / "profile" / "profile.json").read_text())["sequence"]
+    assert profile["patients"] == 150 and profile["visits_per_patient"]["max"] == 6
+    assert "Patient histories" in (run / "profile" / "profile.html").read_text()
+    report = (run / "evaluation" / "report.html").read_text()
+    assert "Trajectories" in report and "Nearest-history share" in report
+
+
+def test_cli_infers_the_roles_and_counts_rows_in_patients(
+    prefect_harness, visit_files, tmp_path, capsys
+) -> None:  # noqa: ANN001
+    _, _, real = visit_files
+    data = tmp_path / "long.csv"
+    real.to_csv(data, index=False)
+    out = tmp_path / "cli"
+    code = main(
+        [
+            "generate",
+            str(data),
+            "--id-column",
+            "pid",
+            "--time-column",
+            "day",
+            "--target",
+            "group",
+            "--epochs",
+            "5",
+            "--rows",
+            "25",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code in (0, 3), "a run that finished, whatever the gate said"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["results"]["sample"]["patients"] == 25
+    folder = "synthetic" if code == 0 else "candidate"
+    synth = pd.concat(pd.read_parquet(p) for p in (run / folder).glob("*.parquet"))
+    assert synth["pid"].nunique() == 25
+
+
+def test_bad_histories_are_refused_before_anything_is_written(
+    prefect_harness, visit_files, tmp_path
+) -> None:  # noqa: ANN001
+    _, _, real = visit_files
+    broken = real.copy()
+    broken.loc[3, "day"] = broken.loc[2, "day"]  # patient 1001's second visit twice
+    data = tmp_path / "broken.csv"
+    broken.to_csv(data, index=False)
+    out = tmp_path / "never"
+    config = RunConfig(
+        data=str(data), id_columns=["pid"], time_column="day", target="group", output=str(out)
+    )
+    with pytest.raises(SequenceError, match=r"'day'.*duplicate timestamp.*1001"):
+        generate(config)
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="generates one row per patient"):
+        generate(config.model_copy(update={"generator": "ctgan"}))
+    with pytest.raises(ConfigError, match="conditions is not supported"):
+        generate(config.model_copy(update={"conditions": {"group": "long"}}))
+    assert not out.exists()
+    with pytest.raises(ValueError, match="exactly one id column"):
+        RunConfig(data=str(data), time_column="day")
+
+
+def test_static_table_join_names_the_rule(visit_files) -> None:  # noqa: ANN001
+    visits_csv, static_csv, _ = visit_files
+    visits, static = pd.read_csv(visits_csv), pd.read_csv(static_csv)
+    joined = join_static(visits, static, "pid", "patients.csv")
+    assert len(joined) == len(visits) and joined.groupby("pid")["age"].nunique().max() == 1
+    with pytest.raises(DataValidationError, match="more than one row per patient"):
+        join_static(visits, pd.concat([static, static.head(2)]), "pid", "patients.csv")
+    with pytest.raises(DataValidationError, match=r"no row in the static table.*\[1000"):
+        join_static(visits, static.iloc[1:], "pid", "patients.csv")
+    with pytest.raises(DataValidationError, match="id column missing"):
+        join_static(visits, static.rename(columns={"pid": "patient"}), "pid", "patients.csv")
+    with pytest.raises(DataValidationError, match="in both tables"):
+        join_static(visits, static.assign(lab=1.0), "pid", "patients.csv")
+
+
+def test_a_spec_without_sequence_roles_and_a_time_column_conflict(
+    prefect_harness, visit_files, tmp_path
+) -> None:  # noqa: ANN001
+    from generators.schema import infer_spec
+    from tasks.ingest import data_kind
+
+    visits, _, real = visit_files
+    data = tmp_path / "long.csv"
+    real.to_csv(data, index=False)
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(infer_spec(real, id_columns=["pid"]).to_yaml())
+    out = tmp_path / "never"
+    config = RunConfig(
+        data=str(data), spec=str(spec_file), id_columns=["pid"], time_column="day", output=str(out)
+    )
+    assert data_kind(config) == "sequence"
+    assert data_kind(config.model_copy(update={"time_column": None, "id_columns": []})) == "table"
+    with pytest.raises(SpecError, match="declares no sequence roles"):
+        generate(config)
+    assert not out.exists()

@@ -307,6 +307,21 @@ def _more_utility(utility: dict[str, Any]) -> str:
     return _table(["model", *keys], rows) + words + bars
 
 
+def _utility_section(utility: dict[str, Any], where: str) -> str:
+    """TRTR and TSTR bars per model family, then the other utility figures."""
+    models = utility["models"]
+    bars = _bars(
+        f"{utility['metric'].upper()} {where}",
+        list(models),
+        {
+            "trained on real (TRTR)": [m["trtr"] for m in models.values()],
+            "trained on synthetic (TSTR)": [m["tstr"] for m in models.values()],
+        },
+        [_REAL, _SYN],
+    )
+    return bars + _more_utility(utility)
+
+
 def evaluation_html(
     train: pd.DataFrame,
     holdout: pd.DataFrame | None,
@@ -386,17 +401,7 @@ def evaluation_html(
         ) + privacy_words
     utility_plot = ""
     if metrics.get("utility"):
-        models = metrics["utility"]["models"]
-        utility_plot = _bars(
-            f"{metrics['utility']['metric'].upper()} on the real holdout",
-            list(models),
-            {
-                "trained on real (TRTR)": [m["trtr"] for m in models.values()],
-                "trained on synthetic (TSTR)": [m["tstr"] for m in models.values()],
-            },
-            [_REAL, _SYN],
-        )
-        utility_plot += _more_utility(metrics["utility"])
+        utility_plot = _utility_section(metrics["utility"], "on the real holdout")
     marginals = "".join(
         f"<div class=card>{_marginal_plot(c, k, train_view[c], synth_view[c])}<p>similarity {metrics['column_shapes'][c]:.3f}</p></div>"
         for c, k in kinds.items()
@@ -520,16 +525,9 @@ def sequence_evaluation_html(
     )
     utility_plot = "<p>No target: not measured.</p>"
     if metrics.get("utility"):
-        models = metrics["utility"]["models"]
-        utility_plot = _bars(
-            f"{metrics['utility']['metric'].upper()} of {html.escape(str(roles.target))} on real holdout patients",
-            list(models),
-            {
-                "trained on real (TRTR)": [m["trtr"] for m in models.values()],
-                "trained on synthetic (TSTR)": [m["tstr"] for m in models.values()],
-            },
-            [_REAL, _SYN],
-        ) + _more_utility(metrics["utility"])
+        utility_plot = _utility_section(
+            metrics["utility"], f"of {html.escape(str(roles.target))} on real holdout patients"
+        )
     predictive = metrics.get("predictive")
     predictive_words = (
         f"<p>Predictive score: a GRU trained on synthetic histories predicts each real holdout "

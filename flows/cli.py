@@ -357,12 +357,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return _run(config)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import demo_config, write_flchain_csv
-
+def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN001
+    """A bundled demo: write its CSV beside the output, then run it with the given options
+    (those that do not apply to its data are refused by the run config, never ignored)."""
     out = _local(args.out)
-    data = write_flchain_csv(Path(out if "://" not in out else ".") / "demo-input")
-    config = demo_config(
+    data = write(Path(out if "://" not in out else ".") / "demo-input")
+    config = make_config(
         data,
         out,
         generator=args.generator,
@@ -383,24 +383,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(config)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import demo_config, write_flchain_csv
+
+    return _run_demo(args, write_flchain_csv, demo_config)
+
+
 def cmd_demo_timeseries(args: argparse.Namespace) -> int:
     from flows.demo import pbc2_demo_config, write_pbc2_csv
 
-    out = _local(args.out)
-    data = write_pbc2_csv(Path(out if "://" not in out else ".") / "demo-input")
-    config = pbc2_demo_config(
-        data,
-        out,
-        generator=args.generator,
-        train_deployment=args.train_deployment,
-        epochs=args.epochs,
-        rows=args.rows,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        retrain=args.retrain,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
-    return _run(config)
+    return _run_demo(args, write_pbc2_csv, pbc2_demo_config)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ know of a participant; the MGUS diagnosis and the cause of death are what they m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,16 @@ def flchain_frame() -> pd.DataFrame:
     return df[COLUMNS]
 
 
-def write_flchain_csv(folder: str | Path) -> Path:
-    path = Path(folder) / "flchain.csv"
+def _write_once(folder: str | Path, name: str, frame: Callable[[], pd.DataFrame]) -> Path:
+    path = Path(folder) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        flchain_frame().to_csv(path, index=False)
+        frame().to_csv(path, index=False)
     return path
+
+
+def write_flchain_csv(folder: str | Path) -> Path:
+    return _write_once(folder, "flchain.csv", flchain_frame)
 
 
 def demo_config(data: str | Path, output: str, **settings: Any) -> RunConfig:
@@ -88,11 +93,7 @@ def write_pbc2_csv(folder: str | Path) -> Path:
     """PBC2 as a hospital would export visits: one row per visit, static columns repeated."""
     from flows.timeseries_data import pbc2_frame
 
-    path = Path(folder) / "pbc2.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        pbc2_frame().to_csv(path, index=False)
-    return path
+    return _write_once(folder, "pbc2.csv", pbc2_frame)
 
 
 # 312 patients: a 30 % holdout (94 patients) measures privacy; at 20 % (63) the nearest-history

@@ -49,6 +49,17 @@ class Sampled(BaseModel):
     effective_sample_share: float | None = None  # Kish ESS of the pool weights / pool size
     patients: int | None = None  # patient histories: ``rows`` counts their visits
 
+    @classmethod
+    def of(cls, urls: list[str], rows: int, replaced: int, seconds: float, **extra: Any) -> Sampled:
+        return cls(
+            part_urls=urls,
+            rows=rows,
+            copies_replaced=replaced,
+            seconds=seconds,
+            rows_per_second=rows / max(seconds, 1e-9),
+            **extra,
+        )
+
 
 def load_model(model_url: str):  # noqa: ANN201 - a Generator
     return registry.load(
@@ -236,14 +247,7 @@ def _sample_histories_task(
         patients / max(seconds, 1e-9),
         replaced,
     )
-    return Sampled(
-        part_urls=urls,
-        rows=rows,
-        copies_replaced=replaced,
-        seconds=seconds,
-        rows_per_second=rows / max(seconds, 1e-9),
-        patients=patients,
-    )
+    return Sampled.of(urls, rows, replaced, seconds, patients=patients)
 
 
 @task(name="sample", **TASK_OPTIONS)
@@ -308,12 +312,11 @@ def sample(
         f", guided from a {guidance_pool}x pool" if ratio else "",
         replaced,
     )
-    return Sampled(
-        part_urls=urls,
-        rows=rows,
-        copies_replaced=replaced,
-        seconds=seconds,
-        rows_per_second=rows / max(seconds, 1e-9),
+    return Sampled.of(
+        urls,
+        rows,
+        replaced,
+        seconds,
         guidance_pool=guidance_pool,
         effective_sample_share=float(np.mean(ess)) if ess else None,
     )

@@ -13,6 +13,7 @@ import pytest
 from evaluation.catalogue import out_of_range
 from flows.cli import main
 from flows.generate import generate
+from flows.sample import sample_more
 from generators.schema import DatasetSpec, SpecError
 from generators.sequence import SequenceError, check_sequences
 from tasks.config import ConfigError, GateConfig, RunConfig
@@ -93,6 +94,13 @@ def test_histories_from_two_tables_end_to_end(prefect_harness, visit_files, tmp_
     assert "Patient histories" in (run / "profile" / "profile.html").read_text()
     report = (run / "evaluation" / "report.html").read_text()
     assert "Trajectories" in report and "Nearest-history share" in report
+
+    more = Path(sample_more(str(run), rows=15, seed=2))  # more patients, no training
+    again = json.loads((more / "manifest.json").read_text())
+    assert again["status"] == "complete" and again["results"]["sample"]["patients"] == 15
+    extra = pd.concat(pd.read_parquet(p) for p in (more / "synthetic").glob("*.parquet"))
+    assert extra["pid"].nunique() == 15
+    check_sequences(extra, spec, "more")
 
 
 def test_cli_infers_the_roles_and_counts_rows_in_patients(

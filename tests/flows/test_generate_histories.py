@@ -197,3 +197,15 @@ def test_a_spec_without_sequence_roles_and_a_time_column_conflict(
     with pytest.raises(SpecError, match="declares no sequence roles"):
         generate(config)
     assert not out.exists()
+
+
+def test_generator_defaults_follow_the_data_and_a_mismatch_is_refused() -> None:
+    table = RunConfig(data="x.csv")
+    assert table.generator_name("table") == "ctgan" and table.generator_name("sequence") == "dgan"
+    with pytest.raises(ConfigError, match="'dgan' generates patient histories"):
+        RunConfig(data="x.csv", generator="dgan").generator_settings("table")
+    with pytest.raises(ConfigError, match="'auto' generates one row per patient"):
+        RunConfig(
+            data="x.csv", generator="auto", id_columns=["pid"], time_column="day"
+        ).generator_settings("sequence")
+    assert RunConfig(data="x.csv", epochs=7).generator_settings("sequence") == {"epochs": 7}

@@ -68,6 +68,9 @@ class DGANConfig(BaseModel):
     gradient_penalty: float = 10.0
     static_critic_weight: float = 1.0
     gumbel_tau: float = 0.2
+    # numeric measurements as each patient's range (generated with the static attributes) and
+    # a shape within it (DoppelGANger's auto-normalisation); False: raw values by mixture modes
+    patient_scaling: bool = False
 
 
 def _mlp(i: int, hidden: tuple[int, ...], o: int) -> nn.Sequential:
@@ -186,7 +189,7 @@ class DGAN:
         rng = np.random.default_rng(seed)
         device = resolve_device(cfg.device)
         self.spec = spec
-        self.encoder = SequenceEncoder.fit(data, spec, seed)
+        self.encoder = SequenceEncoder.fit(data, spec, seed, patient_scaling=cfg.patient_scaling)
         encoded = self.encoder.encode(data, seed)
         self._build(device)
         n, length, wt = encoded.steps.shape

@@ -30,6 +30,7 @@ from generators.schema import ColumnSpec, DatasetSpec
 from generators.transforms import TableTransformer
 
 GAP = "__gap__"  # the encoded time since the previous visit
+MID, HALF = "__mid__", "__half__"  # per-patient centre and half-range of a scaled measurement
 
 
 class SequenceError(ValueError):
@@ -96,6 +97,7 @@ class SequenceEncoder:
         min_gap: float,
         fixed_length: bool = False,
         grid: tuple[float, float] | None = None,
+        scaled: list[str] | None = None,
     ):
         self.spec = spec
         self.static = static
@@ -104,17 +106,33 @@ class SequenceEncoder:
         self.min_gap = min_gap
         self.fixed_length = fixed_length  # every patient has max_length visits
         self.grid = grid  # (first time, gap) shared by every patient, or None
+        # measurements scaled per patient: each patient's centre and half-range are static
+        # attributes, the visits a shape in [-1, 1] (DoppelGANger's auto-normalisation)
+        self.scaled = list(scaled or [])
 
     # -- specs of the two tables ---------------------------------------------------------------
     @staticmethod
-    def _static_spec(spec: DatasetSpec) -> DatasetSpec:
+    def _static_spec(spec: DatasetSpec, scaled: list[str]) -> DatasetSpec:
         cols = [spec.column(c) for c in spec.sequence.static]
+        for name in scaled:
+            col = spec.column(name)
+            lo, hi = col.bound("min"), col.bound("max")
+            half_max = None if lo is None or hi is None else (hi - lo) / 2
+            cols += [
+                ColumnSpec(name=MID + name, type="numeric", min=lo, max=hi),
+                ColumnSpec(name=HALF + name, type="numeric", min=0, max=half_max),
+            ]
         return DatasetSpec(name=f"{spec.name}-static", columns=cols)
 
     @staticmethod
-    def _step_spec(spec: DatasetSpec) -> DatasetSpec:
+    def _step_spec(spec: DatasetSpec, scaled: list[str]) -> DatasetSpec:
         gap = ColumnSpec(name=GAP, type="numeric", nullable=False, min=0)
-        cols = [gap, *(spec.column(c) for c in spec.temporal)]
+        cols = [gap]
+        for name in spec.temporal:
+            col = spec.column(name)
+            if name in scaled:  # the shape within the patient's own range
+                col = ColumnSpec(name=name, type="numeric", nullable=col.nullable, min=-1, max=1)
+            cols.append(col)
         return DatasetSpec(name=f"{spec.name}-steps", columns=cols)
 
     # -- tables ------------------------------------------------------------------------------
@@ -126,7 +144,7 @@ class SequenceEncoder:
 
     @staticmethod
     def _tables(
-        df: pd.DataFrame, spec: DatasetSpec
+        df: pd.DataFrame, spec: DatasetSpec, scaled: list[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
         roles = spec.sequence
         ids = pd.factorize(df[roles.id])[0]
@@ -136,13 +154,32 @@ class SequenceEncoder:
         steps = df[spec.temporal].copy()
         steps.insert(0, GAP, gaps)
         static = df.loc[first, roles.static].reset_index(drop=True)
+        for name in scaled:
+            x = pd.to_numeric(df[name], errors="coerce").astype(float)
+            by_patient = x.groupby(ids)
+            lo, hi = by_patient.min().to_numpy(), by_patient.max().to_numpy()  # NaN: never seen
+            mid, half = (hi + lo) / 2, (hi - lo) / 2
+            static[MID + name], static[HALF + name] = mid, half
+            centre, spread = mid[ids], half[ids]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                shape = np.where(spread > 0, (x.to_numpy() - centre) / spread, 0.0)
+            steps[name] = np.where(np.isnan(x.to_numpy()), np.nan, np.clip(shape, -1, 1))
         lengths = np.bincount(ids)
         return static, steps, lengths, first
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0) -> SequenceEncoder:
+    def fit(
+        cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0, patient_scaling: bool = False
+    ) -> SequenceEncoder:
+        """``patient_scaling``: numeric measurements as per-patient ranges (static) and shapes
+        (visits) instead of raw values."""
+        scaled = [
+            c
+            for c in spec.temporal
+            if patient_scaling and spec.column(c).type in ("numeric", "integer")
+        ]
         ordered = cls._ordered(df, spec)
-        static, steps, lengths, first = cls._tables(ordered, spec)
+        static, steps, lengths, first = cls._tables(ordered, spec, scaled)
         later = steps[GAP].to_numpy()[~first]
         positive = later[later > 0]
         starts = steps[GAP].to_numpy()[first]
@@ -150,23 +187,24 @@ class SequenceEncoder:
         if np.ptp(starts) == 0 and (later.size == 0 or np.ptp(later) == 0):
             grid = (float(starts[0]), float(later[0]) if later.size else 1.0)
         static_transformer = (
-            TableTransformer.fit(static, cls._static_spec(spec), seed)
+            TableTransformer.fit(static, cls._static_spec(spec, scaled), seed)
             if len(static.columns)
             else TableTransformer([])
         )
         return cls(
             spec,
             static_transformer,
-            TableTransformer.fit(steps, cls._step_spec(spec), seed + 1),
+            TableTransformer.fit(steps, cls._step_spec(spec, scaled), seed + 1),
             int(lengths.max()),
             float(positive.min()) if positive.size else 1.0,
             bool(lengths.min() == lengths.max()),
             grid,
+            scaled,
         )
 
     def encode(self, df: pd.DataFrame, seed: int = 0) -> EncodedSequences:
         ordered = self._ordered(df, self.spec)
-        static, steps, lengths, _ = self._tables(ordered, self.spec)
+        static, steps, lengths, _ = self._tables(ordered, self.spec, self.scaled)
         if lengths.max() > self.max_length:
             raise SequenceError(
                 f"a patient has {lengths.max()} visits; this model was fitted on at most "
@@ -224,12 +262,26 @@ class SequenceEncoder:
             decimals = time_spec.decimals if time_spec.decimals is not None else 6
             times = np.round(times, decimals)
         out = pd.DataFrame({roles.id: patient + first_id, roles.time: times})
+        rows = rows.reset_index(drop=True)
         if self.static.width:
             static_rows = self.static.inverse(static).iloc[patient].reset_index(drop=True)
+            for name in self.scaled:  # the patient's range times the visit's shape
+                mid = static_rows.pop(MID + name).astype(float).to_numpy()
+                half = static_rows.pop(HALF + name).astype(float).to_numpy()
+                rows[name] = self._unscale(name, mid + half * rows[name].astype(float).to_numpy())
             out = pd.concat([out, static_rows], axis=1)
-        out = pd.concat([out, rows.reset_index(drop=True)], axis=1)
+        out = pd.concat([out, rows], axis=1)
         out = out[keep].reset_index(drop=True)
         return out[[c for c in self.spec.names if c in out.columns]]
+
+    def _unscale(self, name: str, values: np.ndarray) -> np.ndarray:
+        """A scaled measurement back in its column's bounds and precision."""
+        col = self.spec.column(name)
+        lo, hi = col.bound("min"), col.bound("max")
+        values = np.clip(values, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        if col.type == "integer":
+            return np.round(values)
+        return np.round(values, col.decimals) if col.decimals is not None else values
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,6 +291,7 @@ class SequenceEncoder:
             "min_gap": self.min_gap,
             "fixed_length": self.fixed_length,
             "grid": list(self.grid) if self.grid is not None else None,
+            "scaled": self.scaled,
         }
 
     @classmethod
@@ -251,4 +304,5 @@ class SequenceEncoder:
             float(data["min_gap"]),
             bool(data.get("fixed_length", False)),
             tuple(data["grid"]) if data.get("grid") else None,
+            data.get("scaled", []),
         )

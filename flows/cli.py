@@ -396,6 +396,8 @@ def cmd_demo_timeseries(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from generators.schema import SpecError
+    from generators.sequence import check_sequences
     from tasks import storage
     from tasks.config import GateConfig
     from tasks.evaluate import judge_and_report, score
@@ -404,6 +406,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     real_url = _local(args.real)
     raw, spec = _spec_for(real_url, args.spec and _local(args.spec), args.target, **_roles(args))
     real = validate(raw, spec, args.real)
+    if spec.sequence is not None and not args.holdout:
+        raise SpecError(
+            "patient histories are scored against real patients the generator never saw: give "
+            "--holdout"
+        )
     holdout = None
     if args.holdout:
         holdout = validate(read_table(_local(args.holdout), spec), spec, args.holdout)
@@ -416,6 +423,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.synthetic, [Violation(c, "missing column", 0) for c in missing]
         )
     synth = coerce(synth_raw[spec.names], spec)[0]
+    if spec.sequence is not None:  # the sequence rules hold on every side
+        for name, table in ((args.real, real), (args.holdout, holdout), (args.synthetic, synth)):
+            check_sequences(table, spec, name)
     metrics = score(real, holdout, synth, spec, args.seed)
     metrics, page = judge_and_report(
         metrics,

@@ -73,3 +73,24 @@ def test_without_holdout_privacy_is_not_measured_and_the_gate_says_so(tmp_path, 
     assert main(["evaluate", real, fresh, "--out", str(tmp_path / "o")]) == EXIT_REJECTED
     out = capsys.readouterr().out
     assert "dcr_share = not measured" in out and "membership_auc = not measured" in out
+
+
+def test_patient_histories_from_any_tool_get_the_history_scores(tmp_path, capsys) -> None:
+    from tests.generators.test_dgan import make_visits
+
+    shift = lambda df, k: df.assign(pid=df["pid"] + k)  # noqa: E731
+    real = _write(make_visits(120, seed=1), tmp_path / "real.csv")
+    holdout = _write(shift(make_visits(40, seed=2), 5000), tmp_path / "holdout.csv")
+    roles = ["--id-column", "pid", "--time-column", "day", "--target", "group"]
+    args = ["--holdout", holdout, *roles]
+    copied = _write(shift(pd.read_csv(real), 9000), tmp_path / "copied.csv")  # new ids only
+    code = main(["evaluate", real, copied, *args, "--out", str(tmp_path / "bad")])
+    assert code == EXIT_REJECTED, capsys.readouterr().out
+    metrics = json.loads((tmp_path / "bad" / "metrics.json").read_text())
+    assert metrics["kind"] == "sequence" and metrics["summary"]["exact_copies"] == 120
+    # each copy is nearest to its source when that patient is among the 40 training patients
+    # drawn against the 40 holdout ones (1 in 3): 1/3 + 2/3 * 1/2 = 0.67, against 0.5 unmemorised
+    assert metrics["summary"]["dcr_share"] > 0.6
+    assert "Trajectories" in (tmp_path / "bad" / "report.html").read_text()
+    assert main(["evaluate", real, copied, *roles, "--out", str(tmp_path / "x")]) == 2
+    assert "give --holdout" in capsys.readouterr().err

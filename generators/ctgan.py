@@ -13,6 +13,7 @@ vector may pick, so rare missingness patterns are seen during training.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Any
 
@@ -40,7 +41,7 @@ from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import Span, TableTransformer
 
-SAMPLE_CHUNK = 5_000  # rows per generator call when sampling
+SAMPLE_CHUNK = 2_000  # rows per generator call when sampling: they stay in the CPU cache
 
 
 class CTGANConfig(GeneratorConfig):
@@ -110,6 +111,59 @@ class _GeneratorNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.seq(x)
+
+
+class _FoldedGenerator:
+    """A trained ``_GeneratorNet`` rewritten for sampling; the same outputs up to float rounding.
+
+    - Batch norm (evaluation mode, an affine map) is folded into the weights before it.
+    - A residual layer's input is the concatenation ``[h_k, ..., h_1, z, cond]``; instead of
+      copying it at every layer, each layer's weights are split by the input they read, so every
+      input is multiplied once, by the stacked weights of all the layers that read it, and added
+      into one accumulator of all pre-activations.
+    - ``cond`` is one-hot, so its product is a lookup of one weight row per sample row.
+
+    On the flchain model this halves the generator's sampling time on the CI machine
+    (``benchmarks/ctgan_step.py``).
+    """
+
+    def __init__(self, net: _GeneratorNet, embedding: int):
+        *residuals, last = list(net.seq)
+        weights, biases, self.dims = [], [], [m.fc.out_features for m in residuals]
+        with torch.no_grad():
+            for m in residuals:
+                scale = m.bn.weight / torch.sqrt(m.bn.running_var + m.bn.eps)
+                weights.append(m.fc.weight * scale[:, None])
+                biases.append((m.fc.bias - m.bn.running_mean) * scale + m.bn.bias)
+            weights.append(last.weight)
+            biases.append(last.bias)
+            layers = len(self.dims)
+            # layer k reads [h_{k-1}, ..., h_0, z, cond]: z starts after the hidden blocks
+            z_at = [sum(self.dims[:k]) for k in range(layers + 1)]
+            self.bias = torch.cat(biases)
+            self.from_z = torch.cat(
+                [w[:, a : a + embedding] for w, a in zip(weights, z_at, strict=True)]
+            ).t()
+            # (cond width, all outputs): row c is what category c adds, bias included
+            self.from_cond = (
+                torch.cat([w[:, a + embedding :] for w, a in zip(weights, z_at, strict=True)]).t()
+                + self.bias
+            ).contiguous()
+            self.from_hidden = []
+            for j in range(layers):
+                blocks = []
+                for k in range(j + 1, layers + 1):
+                    at = sum(self.dims[j + 1 : k])  # h_j's columns in layer k's input
+                    blocks.append(weights[k][:, at : at + self.dims[j]])
+                self.from_hidden.append(torch.cat(blocks).t().contiguous())
+        self.starts = np.r_[0, np.cumsum(self.dims)].tolist()  # each layer's pre-activations
+
+    def __call__(self, z: torch.Tensor, category: torch.Tensor | None) -> torch.Tensor:
+        base = self.bias if category is None else self.from_cond[category]
+        acc = torch.addmm(base, z, self.from_z)
+        for j, (start, stop) in enumerate(itertools.pairwise(self.starts)):
+            acc[:, stop:].addmm_(torch.relu(acc[:, start:stop]), self.from_hidden[j])
+        return acc[:, self.starts[-1] :]
 
 
 class _Dropout(nn.Module):
@@ -558,28 +612,22 @@ class CTGAN(Generator):
         gen = torch.Generator(device=device).manual_seed(seed)
         rng = np.random.default_rng(seed)
         self.generator.eval()
-        chunk = SAMPLE_CHUNK  # large matrix products: the generator is evaluated, not trained
-        out = []
-        for start in range(0, n, chunk):
-            size = min(chunk, n - start)
+        folded = _FoldedGenerator(self.generator, self.config.embedding_dim)
+        conditional = bool(self.sampler.spans)
+        out = torch.empty(n, self.layout.width)  # in the matrix's column order
+        to_matrix = torch.as_tensor(self.layout.inverse, device=device)
+        for start in range(0, n, SAMPLE_CHUNK):
+            size = min(SAMPLE_CHUNK, n - start)
             z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
             if category is not None:
-                cond = self._one_hot(np.full(size, category), device)
-            elif self.sampler.spans:
-                cond = self._one_hot(self.sampler.original_batch(size, rng), device)
+                cond = torch.full((size,), category, device=device)
+            elif conditional:
+                cond = torch.as_tensor(self.sampler.original_batch(size, rng), device=device)
             else:
-                cond = torch.zeros(size, 0, device=device)
-            out.append(
-                self.layout.activate(
-                    self.generator(torch.cat([z, cond], dim=1)),
-                    self.config.gumbel_tau,
-                    gen,
-                    hard=True,
-                )
-                .cpu()
-                .numpy()
-            )
-        return self.layout.from_model(np.concatenate(out, axis=0))
+                cond = None
+            rows = self.layout.draw(folded(z, cond), gen)
+            out[start : start + size] = rows.index_select(1, to_matrix).cpu()
+        return out.numpy()
 
     def _meta(self) -> dict[str, Any]:
         return {

@@ -66,16 +66,26 @@ class SpanLayout:
         trick), which is all decoding reads, so the softmax is skipped and the block holds the
         perturbed logits.
         """
+        if hard:
+            return self.draw(raw.clone(), generator)
         n = raw.shape[0]
         parts = [torch.tanh(raw[:, : self.scalars])]
         for start, count, dim in self.groups:
             logits = raw[:, start : start + count * dim].reshape(n, count, dim)
             u = torch.rand(logits.shape, generator=generator, device=raw.device, dtype=raw.dtype)
             perturbed = logits - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
-            if not hard:
-                perturbed = torch.softmax(perturbed / tau, dim=2)
-            parts.append(perturbed.reshape(n, count * dim))
+            parts.append(torch.softmax(perturbed / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
+
+    def draw(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``activate(raw, hard=True)`` in place: ``raw`` is overwritten and returned, so sampling
+        allocates no second matrix (the same random draws in the same order, the same values)."""
+        raw[:, : self.scalars].tanh_()
+        for start, count, dim in self.groups:
+            block = raw[:, start : start + count * dim]
+            u = torch.rand(block.shape, generator=generator, device=raw.device, dtype=raw.dtype)
+            block -= u.clamp_min_(1e-10).log_().neg_().clamp_min_(1e-10).log_()  # Gumbel noise
+        return raw
 
     def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
         """(rows, width) log-softmax of every block in place; scalar columns are 0."""

@@ -122,7 +122,7 @@ class TVAE(Generator):
             size = min(10_000, n - start)
             z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
             # offsets through tanh; each block's argmax a draw from its softmax (Gumbel-max)
-            rows = self.layout.activate(self.net.decoder(z), 1.0, gen, hard=True)
+            rows = self.layout.draw(self.net.decoder(z), gen)  # in place: a fresh tensor
             out.append(rows.cpu().numpy())
         return self.layout.from_model(np.concatenate(out, axis=0))
 

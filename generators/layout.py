@@ -42,6 +42,12 @@ class SpanLayout:
         for s in blocks:
             g = next(i for i, (start, count, dim) in enumerate(self.groups) if dim == s.dim)
             self.slot[s.start] = (g, (self.position[s.start] - self.groups[g][0]) // s.dim)
+        # per group, which blocks are categories or missing flags (True) rather than a number's
+        # modes (False): ``draw(..., likeliest_modes=True)`` leaves the latter undisturbed
+        self.discrete = [np.zeros(count, dtype=bool) for _, count, _ in self.groups]
+        for s in blocks:
+            g, k = self.slot[s.start]
+            self.discrete[g][k] = s.discrete
         self.order = np.asarray(order, dtype=int)  # model column k is matrix column order[k]
         self.inverse = np.argsort(self.order)
         self.width = len(order)
@@ -59,15 +65,16 @@ class SpanLayout:
         generator: torch.Generator | None = None,
         *,
         hard: bool = False,
+        likeliest_modes: bool = False,
     ) -> torch.Tensor:
         """tanh on the scalars, Gumbel-softmax at temperature ``tau`` on every block.
 
         ``hard`` (for sampling): each block's argmax is a draw from its softmax (the Gumbel-max
         trick), which is all decoding reads, so the softmax is skipped and the block holds the
-        perturbed logits.
+        perturbed logits. ``likeliest_modes`` (with ``hard``): see ``draw``.
         """
         if hard:
-            return self.draw(raw.clone(), generator)
+            return self.draw(raw.clone(), generator, likeliest_modes=likeliest_modes)
         n = raw.shape[0]
         parts = [torch.tanh(raw[:, : self.scalars])]
         for start, count, dim in self.groups:
@@ -77,14 +84,31 @@ class SpanLayout:
             parts.append(torch.softmax(perturbed / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
 
-    def draw(self, raw: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def draw(
+        self,
+        raw: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        likeliest_modes: bool = False,
+    ) -> torch.Tensor:
         """``activate(raw, hard=True)`` in place: ``raw`` is overwritten and returned, so sampling
-        allocates no second matrix (the same random draws in the same order, the same values)."""
+        allocates no second matrix (the same random draws in the same order, the same values).
+
+        ``likeliest_modes``: a number's mode blocks keep their logits, so decoding takes the
+        mode the network scores highest instead of drawing one. The scalar offset was generated
+        for that mode; a drawn mode that differs decodes the offset in the wrong mode's units,
+        which in a series shows as a jump between neighbouring visits. Categories and missing
+        flags are drawn as always (the same random stream is consumed either way).
+        """
         raw[:, : self.scalars].tanh_()
-        for start, count, dim in self.groups:
+        for g, (start, count, dim) in enumerate(self.groups):
             block = raw[:, start : start + count * dim]
             u = torch.rand(block.shape, generator=generator, device=raw.device, dtype=raw.dtype)
-            block -= u.clamp_min_(1e-10).log_().neg_().clamp_min_(1e-10).log_()  # Gumbel noise
+            noise = u.clamp_min_(1e-10).log_().neg_().clamp_min_(1e-10).log_()  # Gumbel noise
+            if likeliest_modes and not self.discrete[g].all():
+                keep = torch.as_tensor(self.discrete[g], dtype=raw.dtype, device=raw.device)
+                noise = (noise.view(len(raw), count, dim) * keep[:, None]).view_as(block)
+            block -= noise
         return raw
 
     def log_probs(self, raw: torch.Tensor) -> torch.Tensor:

@@ -169,10 +169,17 @@ class SequenceEncoder:
 
     @classmethod
     def fit(
-        cls, df: pd.DataFrame, spec: DatasetSpec, seed: int = 0, patient_scaling: bool = False
+        cls,
+        df: pd.DataFrame,
+        spec: DatasetSpec,
+        seed: int = 0,
+        patient_scaling: bool = False,
+        likeliest_modes: bool = False,
     ) -> SequenceEncoder:
         """``patient_scaling``: numeric measurements as per-patient ranges (static) and shapes
-        (visits) instead of raw values."""
+        (visits) instead of raw values. ``likeliest_modes``: every visit's numbers (gap and
+        measurements) encoded in their likeliest mode rather than a drawn one, so a patient's
+        smooth series does not hop between overlapping modes from one visit to the next."""
         scaled = [
             c
             for c in spec.temporal
@@ -191,10 +198,13 @@ class SequenceEncoder:
             if len(static.columns)
             else TableTransformer([])
         )
+        step_transformer = TableTransformer.fit(steps, cls._step_spec(spec, scaled), seed + 1)
+        if likeliest_modes:
+            step_transformer = step_transformer.with_likeliest_modes()
         return cls(
             spec,
             static_transformer,
-            TableTransformer.fit(steps, cls._step_spec(spec, scaled), seed + 1),
+            step_transformer,
             int(lengths.max()),
             float(positive.min()) if positive.size else 1.0,
             bool(lengths.min() == lengths.max()),

@@ -108,3 +108,28 @@ def test_a_thousand_code_column_costs_one_integer_a_row():
     held = table.scalars.nbytes + sum(c.nbytes for c in table.codes)
     assert transformer.width > 1000
     assert held < n * 40  # dense float32 would be n * width * 4 > n * 4000
+
+
+def test_likeliest_modes_keep_a_numbers_mode_logits_and_still_draw_categories():
+    """Spans a and b are a number's modes (not discrete), c and d categories: with
+    ``likeliest_modes`` the modes decode as the logits' argmax every time, the categories are
+    the very same draws as without (one random stream)."""
+    layout = SpanLayout(SPANS)
+    assert [d.tolist() for d in layout.discrete] == [[False, True], [False, True]]
+    raw = torch.randn(2_000, 12)
+    plain = layout.activate(raw, 0.2, torch.Generator().manual_seed(3), hard=True)
+    likeliest = layout.activate(
+        raw, 0.2, torch.Generator().manual_seed(3), hard=True, likeliest_modes=True
+    )
+    plain_m, likeliest_m, raw_m = (layout.from_model(x.numpy()) for x in (plain, likeliest, raw))
+    for span in SPANS:
+        cols = slice(span.start, span.stop)
+        if span.activation == "tanh":
+            np.testing.assert_array_equal(likeliest_m[:, cols], plain_m[:, cols])
+        elif span.discrete:
+            np.testing.assert_array_equal(likeliest_m[:, cols], plain_m[:, cols])
+        else:
+            np.testing.assert_array_equal(likeliest_m[:, cols], raw_m[:, cols])
+            # drawn modes differ from the likeliest in a good share of rows
+            drawn = plain_m[:, cols].argmax(1) != raw_m[:, cols].argmax(1)
+            assert drawn.mean() > 0.2

@@ -81,3 +81,41 @@ def test_decoding_argmax_matches_numpy_on_slices_ties_and_read_only_blocks() -> 
     for block in (m[:, 2:9], m[:, ::-1][:, 1:7], m.astype(np.float64)[:, 3:5], read_only[:, 1:6]):
         np.testing.assert_array_equal(_argmax(block), block.argmax(axis=1))
     assert (_argmax(np.zeros((4, 3), dtype=np.float32)) == 0).all()
+
+
+def test_likeliest_mode_encodes_each_value_in_its_most_probable_mode() -> None:
+    """Two overlapping modes: a drawn mode splits values near the middle between them; the
+    likeliest mode is one function of the value. Both decode to the value exactly."""
+    from generators.schema import ColumnSpec, DatasetSpec
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0, 1, 3_000), rng.normal(2.5, 1, 3_000)]
+    df = pd.DataFrame({"x": x})
+    spec = DatasetSpec(name="m", columns=[ColumnSpec(name="x", type="numeric")])
+    drawn = TableTransformer.fit(df, spec, seed=0)
+    likeliest = drawn.with_likeliest_modes()
+    assert len(drawn.transforms[0].means) >= 2
+    assert not drawn.transforms[0].likeliest_mode and likeliest.transforms[0].likeliest_mode
+    modes = {}
+    for name, tt in (("drawn", drawn), ("likeliest", likeliest)):
+        encoded = tt.transform(df, seed=0)
+        np.testing.assert_allclose(tt.inverse(encoded)["x"].to_numpy(), x, atol=1e-6)
+        modes[name] = encoded[:, 1:].argmax(1)
+    # the likeliest mode is monotone in the value between mode centres: sorting the values
+    # sorts the modes by their means, so neighbouring values rarely change mode
+    order = np.argsort(x)
+    centres = np.asarray(drawn.transforms[0].means)
+    switches = {k: int((np.diff(m[order]) != 0).sum()) for k, m in modes.items()}
+    assert switches["likeliest"] < len(centres) * 3
+    assert switches["drawn"] > 100 * switches["likeliest"]
+    np.testing.assert_array_equal(
+        modes["likeliest"],
+        np.argmax(
+            np.log(drawn.transforms[0].weights)
+            - np.log(drawn.transforms[0].stds)
+            - 0.5 * ((x[:, None] - centres) / np.asarray(drawn.transforms[0].stds)) ** 2,
+            axis=1,
+        ),
+    )
+    # serialised and back, the flag is kept
+    assert TableTransformer.from_dict(likeliest.to_dict()).transforms[0].likeliest_mode

@@ -76,11 +76,11 @@ class DGANConfig(BaseModel):
     # visits against the generated outcome pulls every synthetic history towards its own outcome;
     # 0: off
     outcome_weight: float = Field(0.0, ge=0)
-    # a visit's numbers encoded in their likeliest mixture mode, and sampled in the mode the
-    # network scores highest (categories and missing flags are still drawn): a drawn mode
-    # decodes the offset in another mode's units, a jump between neighbouring visits. Smoother
-    # series on ECG200 and PBC2, but slower to learn lengths on small data and nearer to the
-    # training patients on PBC2 (benchmarks/README.md): off by default
+    # a visit's numbers encoded in their likeliest mixture mode, trained on a plain softmax of
+    # the modes and sampled in the mode the network scores highest (categories and missing
+    # flags are still drawn): a drawn mode decodes the offset in another mode's units, a jump
+    # between neighbouring visits. Smoother series on ECG200 and PBC2, a little nearer to the
+    # training patients (benchmarks/README.md): off by default
     likeliest_modes: bool = False
 
 

@@ -71,17 +71,21 @@ class SpanLayout:
 
         ``hard`` (for sampling): each block's argmax is a draw from its softmax (the Gumbel-max
         trick), which is all decoding reads, so the softmax is skipped and the block holds the
-        perturbed logits. ``likeliest_modes`` (with ``hard``): see ``draw``.
+        perturbed logits. ``likeliest_modes``: a number's mode blocks get no Gumbel noise, a
+        plain softmax at ``tau`` while training and their logits when ``hard`` (see ``draw``).
         """
         if hard:
             return self.draw(raw.clone(), generator, likeliest_modes=likeliest_modes)
         n = raw.shape[0]
         parts = [torch.tanh(raw[:, : self.scalars])]
-        for start, count, dim in self.groups:
+        for g, (start, count, dim) in enumerate(self.groups):
             logits = raw[:, start : start + count * dim].reshape(n, count, dim)
             u = torch.rand(logits.shape, generator=generator, device=raw.device, dtype=raw.dtype)
-            perturbed = logits - torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
-            parts.append(torch.softmax(perturbed / tau, dim=2).reshape(n, count * dim))
+            noise = torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
+            if likeliest_modes and not self.discrete[g].all():
+                keep = torch.as_tensor(self.discrete[g], dtype=raw.dtype, device=raw.device)
+                noise = noise * keep[:, None]
+            parts.append(torch.softmax((logits - noise) / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
 
     def draw(

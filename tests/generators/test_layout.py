@@ -133,3 +133,23 @@ def test_likeliest_modes_keep_a_numbers_mode_logits_and_still_draw_categories():
             # drawn modes differ from the likeliest in a good share of rows
             drawn = plain_m[:, cols].argmax(1) != raw_m[:, cols].argmax(1)
             assert drawn.mean() > 0.2
+
+
+def test_likeliest_modes_train_on_a_plain_softmax_of_the_modes():
+    """While training, a number's mode blocks get no Gumbel noise (the mode is a function of
+    the value, nothing to draw): softmax(logits / tau). Categories get the same noisy
+    softmax as without the option, from the same random stream."""
+    layout = SpanLayout(SPANS)
+    raw = torch.randn(300, 12, dtype=torch.float64)
+    plain = layout.activate(raw, 0.5, torch.Generator().manual_seed(4))
+    likeliest = layout.activate(raw, 0.5, torch.Generator().manual_seed(4), likeliest_modes=True)
+    plain_m, likeliest_m = layout.from_model(plain.numpy()), layout.from_model(likeliest.numpy())
+    raw_m = torch.as_tensor(layout.from_model(raw.numpy()))
+    for span in SPANS:
+        cols = slice(span.start, span.stop)
+        if span.activation == "tanh" or span.discrete:
+            np.testing.assert_array_equal(likeliest_m[:, cols], plain_m[:, cols])
+        else:
+            expected = F.softmax(raw_m[:, cols] / 0.5, dim=1).numpy()
+            np.testing.assert_allclose(likeliest_m[:, cols], expected, rtol=1e-12)
+            assert not np.allclose(plain_m[:, cols], expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,14 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         "parallel on its work pool; needs PREFECT_API_URL (default: train in-process)",
     )
     p.add_argument("--epochs", type=int, help="training epochs")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a generator setting (repeatable; VALUE read as JSON, else text), e.g. "
+        "--set likeliest_modes=true --set outcome_weight=1; checked before any work",
+    )
     p.add_argument(
         "--rows",
         type=int,
@@ -147,6 +156,23 @@ def _conditions(items: list[str]) -> dict[str, str]:
         if not sep or not column:
             raise SpecError(f"--condition {item!r}: expected COLUMN=VALUE")
         out[column.strip()] = value.strip()
+    return out
+
+
+def _settings(items: list[str]) -> dict[str, Any]:
+    """``--set NAME=VALUE`` items as a generator_config; the generator's own settings class
+    checks names and values (RunConfig.generator_settings)."""
+    from tasks.config import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value.strip()
     return out
 
 
@@ -343,6 +369,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         auto_families=args.auto_family,
         train_deployment=args.train_deployment,
         epochs=args.epochs,
+        generator_config=_settings(args.set),
         rows=args.rows,
         seed=args.seed,
         guidance_pool=args.guidance_pool,
@@ -370,6 +397,7 @@ def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN
         auto_families=args.auto_family,
         train_deployment=args.train_deployment,
         epochs=args.epochs,
+        generator_config=_settings(args.set),
         rows=args.rows,
         seed=args.seed,
         guidance_pool=args.guidance_pool,

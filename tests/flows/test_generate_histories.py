@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from evaluation.catalogue import out_of_range
-from flows.cli import main
+from flows.cli import EXIT_BAD_INPUT, main
 from flows.generate import generate
 from flows.sample import sample_more
 from generators.schema import DatasetSpec, SpecError
@@ -124,6 +124,10 @@ def test_cli_infers_the_roles_and_counts_rows_in_patients(
             "5",
             "--rows",
             "25",
+            "--set",
+            "likeliest_modes=true",
+            "--set",
+            "outcome_weight=1",
             "--out",
             str(out),
             "--no-progress",
@@ -133,6 +137,19 @@ def test_cli_infers_the_roles_and_counts_rows_in_patients(
     assert code in (0, 3), "a run that finished, whatever the gate said"
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["results"]["sample"]["patients"] == 25
+    # the settings reached the model: its saved config, and the outcome classifier's losses
+    assert {"outcome_real", "outcome_generated"} <= set(
+        manifest["results"]["train"]["final_losses"]
+    )
+    saved = json.loads((Path(manifest["results"]["train"]["model_url"]) / "model.json").read_text())
+    assert saved["config"]["likeliest_modes"] is True and saved["config"]["outcome_weight"] == 1
+    # a setting the generator does not have, or one without a value: refused, nothing written
+    for bad, message in (("steps=3", "steps"), ("likeliest_modes", "expected NAME=VALUE")):
+        never = tmp_path / "never"
+        argv = ["generate", str(data), "--id-column", "pid", "--time-column", "day"]
+        argv += ["--target", "group", "--set", bad, "--out", str(never), "--no-progress"]
+        assert main(argv) == EXIT_BAD_INPUT
+        assert message in capsys.readouterr().err and not never.exists()
     folder = "synthetic" if code == 0 else "candidate"
     synth = pd.concat(pd.read_parquet(p) for p in (run / folder).glob("*.parquet"))
     assert synth["pid"].nunique() == 25

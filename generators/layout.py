@@ -82,9 +82,7 @@ class SpanLayout:
             logits = raw[:, start : start + count * dim].reshape(n, count, dim)
             u = torch.rand(logits.shape, generator=generator, device=raw.device, dtype=raw.dtype)
             noise = torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
-            if likeliest_modes and not self.discrete[g].all():
-                keep = torch.as_tensor(self.discrete[g], dtype=raw.dtype, device=raw.device)
-                noise = noise * keep[:, None]
+            noise = self._mode_noise(noise, g, likeliest_modes)
             parts.append(torch.softmax((logits - noise) / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
 
@@ -109,11 +107,16 @@ class SpanLayout:
             block = raw[:, start : start + count * dim]
             u = torch.rand(block.shape, generator=generator, device=raw.device, dtype=raw.dtype)
             noise = u.clamp_min_(1e-10).log_().neg_().clamp_min_(1e-10).log_()  # Gumbel noise
-            if likeliest_modes and not self.discrete[g].all():
-                keep = torch.as_tensor(self.discrete[g], dtype=raw.dtype, device=raw.device)
-                noise = (noise.view(len(raw), count, dim) * keep[:, None]).view_as(block)
-            block -= noise
+            block -= self._mode_noise(noise, g, likeliest_modes)
         return raw
+
+    def _mode_noise(self, noise: torch.Tensor, g: int, likeliest_modes: bool) -> torch.Tensor:
+        """Group ``g``'s Gumbel noise, zero on a number's mode blocks with ``likeliest_modes``."""
+        if not likeliest_modes or self.discrete[g].all():
+            return noise
+        _, count, dim = self.groups[g]
+        keep = torch.as_tensor(self.discrete[g], dtype=noise.dtype, device=noise.device)
+        return (noise.reshape(-1, count, dim) * keep[:, None]).reshape(noise.shape)
 
     def log_probs(self, raw: torch.Tensor) -> torch.Tensor:
         """(rows, width) log-softmax of every block in place; scalar columns are 0."""

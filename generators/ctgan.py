@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from generators.base import (
     update_average,
 )
 from generators.conditions import Condition
-from generators.layout import EncodedTable, SpanLayout
+from generators.layout import EncodedTable, SpanLayout, negative_gumbel_
 from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import Span, TableTransformer
@@ -159,11 +160,59 @@ class _FoldedGenerator:
         self.starts = np.r_[0, np.cumsum(self.dims)].tolist()  # each layer's pre-activations
 
     def __call__(self, z: torch.Tensor, category: torch.Tensor | None) -> torch.Tensor:
-        base = self.bias if category is None else self.from_cond[category]
-        acc = torch.addmm(base, z, self.from_z)
+        if category is None:
+            acc = torch.addmm(self.bias, z, self.from_z)
+        else:  # the lookup is the accumulator: addmm with a full-size base would copy it
+            acc = torch.index_select(self.from_cond, 0, category).addmm_(z, self.from_z)
         for j, (start, stop) in enumerate(itertools.pairwise(self.starts)):
             acc[:, stop:].addmm_(torch.relu(acc[:, start:stop]), self.from_hidden[j])
         return acc[:, self.starts[-1] :]
+
+
+class _ChunkNoise:
+    """A sampling chunk's random numbers (the generator's input ``z`` and the blocks' Gumbel
+    noise) from two seeded streams, one for each half of the chunk's rows.
+
+    On CPU torch draws random numbers on one thread, which left one of two cores idle for a
+    sixth of sampling (``benchmarks/ctgan_step.py``); the second half is drawn on a second
+    thread. The rows depend on the seed only, never on the thread count or the device's
+    threads: each half always comes from its own stream.
+    """
+
+    def __init__(self, seed: int, widths: tuple[int, int], device: torch.device):
+        second = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        self.streams = [
+            torch.Generator(device=device).manual_seed(seed),
+            torch.Generator(device=device).manual_seed(second),
+        ]
+        self.widths, self.device = widths, device
+        parallel = device.type == "cpu" and torch.get_num_threads() > 1
+        self.pool = ThreadPoolExecutor(1) if parallel else None
+
+    def __enter__(self) -> _ChunkNoise:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def draw(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.empty(size, self.widths[0], device=self.device)
+        gumbel = torch.empty(size, self.widths[1], device=self.device)
+        half = size // 2
+        second = (z[half:], gumbel[half:], self.streams[1])
+        pending = self.pool.submit(self._fill, *second) if self.pool else None
+        self._fill(z[:half], gumbel[:half], self.streams[0])
+        if pending is None:
+            self._fill(*second)
+        else:
+            pending.result()
+        return z, gumbel
+
+    @staticmethod
+    def _fill(z: torch.Tensor, gumbel: torch.Tensor, stream: torch.Generator) -> None:
+        z.normal_(generator=stream)
+        negative_gumbel_(gumbel.uniform_(generator=stream))
 
 
 class _Dropout(nn.Module):
@@ -609,24 +658,28 @@ class CTGAN(Generator):
     @torch.no_grad()
     def _sample(self, n: int, *, seed: int, category: int | None = None) -> np.ndarray:
         device = next(self.generator.parameters()).device
-        gen = torch.Generator(device=device).manual_seed(seed)
         rng = np.random.default_rng(seed)
         self.generator.eval()
         folded = _FoldedGenerator(self.generator, self.config.embedding_dim)
         conditional = bool(self.sampler.spans)
         out = torch.empty(n, self.layout.width)  # in the matrix's column order
         to_matrix = torch.as_tensor(self.layout.inverse, device=device)
-        for start in range(0, n, SAMPLE_CHUNK):
-            size = min(SAMPLE_CHUNK, n - start)
-            z = torch.randn(size, self.config.embedding_dim, generator=gen, device=device)
-            if category is not None:
-                cond = torch.full((size,), category, device=device)
-            elif conditional:
-                cond = torch.as_tensor(self.sampler.original_batch(size, rng), device=device)
-            else:
-                cond = None
-            rows = self.layout.draw(folded(z, cond), gen)
-            out[start : start + size] = rows.index_select(1, to_matrix).cpu()
+        widths = (self.config.embedding_dim, self.layout.width - self.layout.scalars)
+        with _ChunkNoise(seed, widths, device) as noise:
+            for start in range(0, n, SAMPLE_CHUNK):
+                size = min(SAMPLE_CHUNK, n - start)
+                z, gumbel = noise.draw(size)
+                if category is not None:
+                    cond = torch.full((size,), category, device=device)
+                elif conditional:
+                    cond = torch.as_tensor(self.sampler.original_batch(size, rng), device=device)
+                else:
+                    cond = None
+                rows = self.layout.draw(folded(z, cond), noise=gumbel)
+                if device.type == "cpu":  # straight into place: no intermediate copy
+                    torch.index_select(rows, 1, to_matrix, out=out[start : start + size])
+                else:
+                    out[start : start + size] = rows.index_select(1, to_matrix).cpu()
         return out.numpy()
 
     def _meta(self) -> dict[str, Any]:

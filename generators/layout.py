@@ -81,8 +81,7 @@ class SpanLayout:
         for g, (start, count, dim) in enumerate(self.groups):
             logits = raw[:, start : start + count * dim].reshape(n, count, dim)
             u = torch.rand(logits.shape, generator=generator, device=raw.device, dtype=raw.dtype)
-            noise = torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
-            noise = self._mode_noise(noise, g, likeliest_modes)
+            noise = self._mode_noise(negative_gumbel_(u), g, likeliest_modes)
             parts.append(torch.softmax((logits - noise) / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
 
@@ -92,9 +91,13 @@ class SpanLayout:
         generator: torch.Generator | None = None,
         *,
         likeliest_modes: bool = False,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``activate(raw, hard=True)`` in place: ``raw`` is overwritten and returned, so sampling
         allocates no second matrix (the same random draws in the same order, the same values).
+
+        ``noise``: the blocks' noise drawn by the caller, ``negative_gumbel_`` of uniforms of
+        shape (rows, width - scalars); ``generator`` is then not used.
 
         ``likeliest_modes``: a number's mode blocks keep their logits, so decoding takes the
         mode the network scores highest instead of drawing one. The scalar offset was generated
@@ -105,9 +108,12 @@ class SpanLayout:
         raw[:, : self.scalars].tanh_()
         for g, (start, count, dim) in enumerate(self.groups):
             block = raw[:, start : start + count * dim]
-            u = torch.rand(block.shape, generator=generator, device=raw.device, dtype=raw.dtype)
-            noise = u.clamp_min_(1e-10).log_().neg_().clamp_min_(1e-10).log_()  # Gumbel noise
-            block -= self._mode_noise(noise, g, likeliest_modes)
+            if noise is None:
+                u = torch.rand(block.shape, generator=generator, device=raw.device, dtype=raw.dtype)
+                part = negative_gumbel_(u)
+            else:
+                part = noise[:, start - self.scalars : start - self.scalars + count * dim]
+            block -= self._mode_noise(part, g, likeliest_modes)
         return raw
 
     def _mode_noise(self, noise: torch.Tensor, g: int, likeliest_modes: bool) -> torch.Tensor:
@@ -132,6 +138,12 @@ class SpanLayout:
         return np.concatenate(
             [self.position[s.start] + np.arange(s.dim) for s in spans] or [np.zeros(0, int)]
         ).astype(int)
+
+
+def negative_gumbel_(u: torch.Tensor) -> torch.Tensor:
+    """Uniforms in (0, 1) turned, in place, into minus Gumbel noise: ``log(-log u)``; a block
+    minus it has its argmax distributed as the block's softmax (the Gumbel-max trick)."""
+    return u.clamp_min_(1e-10).log_().neg_().clamp_min_(1e-10).log_()
 
 
 class EncodedTable:

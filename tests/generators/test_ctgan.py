@@ -88,6 +88,36 @@ def test_missing_share_is_modelled(data) -> None:
     assert abs(out["ward"].isna().mean() - df["ward"].isna().mean()) < 0.05
 
 
+def test_sampled_rows_do_not_depend_on_the_thread_count(fitted) -> None:
+    """A chunk's noise comes from two seeded streams, the second half drawn on a second thread
+    when torch has two: the rows are the same with one thread or two, and the halves differ."""
+    model, _ = fitted
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = model._sample(3_000, seed=6)
+        torch.set_num_threads(2)
+        two = model._sample(3_000, seed=6)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(one, model._sample(3_000, seed=7))
+
+
+def test_chunk_noise_halves_are_independent_standard_draws() -> None:
+    from generators.ctgan import _ChunkNoise
+
+    with _ChunkNoise(11, (32, 7), torch.device("cpu")) as noise:
+        z, gumbel = noise.draw(20_000)
+    first, second = z[:10_000], z[10_000:]
+    for half in (first, second):
+        assert abs(half.mean().item()) < 0.01 and abs(half.std().item() - 1) < 0.01
+    assert abs(np.corrcoef(first.flatten().numpy(), second.flatten().numpy())[0, 1]) < 0.01
+    # minus Gumbel noise: -gumbel has mean 0.5772 (Euler's constant) and variance pi^2 / 6
+    assert abs(-gumbel.mean().item() - 0.5772) < 0.01
+    assert abs(gumbel.var().item() - np.pi**2 / 6) < 0.02
+
+
 def test_registry_errors_list_known_names() -> None:
     with pytest.raises(KeyError, match="unknown generator 'gpt'; known: .*ctgan"):
         registry.get("gpt")

@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from generators.layout import SpanLayout
+from generators.layout import SpanLayout, negative_gumbel_
 from generators.transforms import Span
 
 # scalar, 3-block, scalar, 2-block, 3-block, 2-block: blocks of equal width get grouped
@@ -54,6 +54,27 @@ def test_hard_draws_follow_the_softmax():
     picks = layout.from_model(hard.numpy())[:, 7:10].argmax(axis=1)
     shares = np.bincount(picks, minlength=3) / len(picks)
     np.testing.assert_allclose(shares, F.softmax(logits, dim=0).numpy(), atol=0.01)
+
+
+def test_draw_with_the_callers_noise_subtracts_it_from_the_blocks():
+    """``draw(..., noise=...)``: the scalars get tanh, every block loses exactly its slice of
+    the noise, and with ``likeliest_modes`` a number's mode blocks keep their logits."""
+    layout = SpanLayout(SPANS)
+    raw = torch.randn(500, 12)
+    u = torch.rand(500, 12 - layout.scalars, generator=torch.Generator().manual_seed(5))
+    noise = negative_gumbel_(u.clone())
+    np.testing.assert_allclose(noise.numpy(), np.log(-np.log(u.numpy())), atol=1e-5)
+    drawn = layout.draw(raw.clone(), noise=noise)
+    np.testing.assert_array_equal(drawn[:, :2].numpy(), torch.tanh(raw[:, :2]).numpy())
+    np.testing.assert_array_equal(drawn[:, 2:].numpy(), (raw[:, 2:] - noise).numpy())
+    modes = layout.draw(raw.clone(), noise=noise, likeliest_modes=True)
+    modes_m, raw_m, drawn_m = (layout.from_model(x.numpy()) for x in (modes, raw, drawn))
+    for span in SPANS:
+        cols = slice(span.start, span.stop)
+        if span.activation == "softmax" and not span.discrete:
+            np.testing.assert_array_equal(modes_m[:, cols], raw_m[:, cols])
+        else:
+            np.testing.assert_array_equal(modes_m[:, cols], drawn_m[:, cols])
 
 
 def test_log_probs_and_columns_point_at_each_category():

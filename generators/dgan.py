@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from generators.base import (
+    MAX_CONDITION_ROUNDS,
     Checkpointing,
     FitReport,
     pack_checkpoint,
@@ -42,10 +43,11 @@ from generators.base import (
     set_threads,
     unpack_checkpoint,
 )
+from generators.conditions import ConditionError
 from generators.layout import SpanLayout
 from generators.registry import register
 from generators.schema import DatasetSpec
-from generators.sequence import SequenceEncoder, check_sequences
+from generators.sequence import SequenceEncoder, check_sequences, keep_constraints
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 SAMPLE_CHUNK = 2_000  # patients per generator call when sampling
@@ -330,9 +332,31 @@ class DGAN:
 
     # -- sampling -----------------------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, first_id: int = 0) -> pd.DataFrame:
-        """``n`` synthetic patients as a long table (one row per visit), ids from ``first_id``."""
+        """``n`` synthetic patients as a long table (one row per visit), ids from ``first_id``,
+        keeping the spec's constraints (``keep_constraints``)."""
         if self.encoder is None:
             raise RuntimeError("dgan: sample before fit")
+        if not self.spec.constraints:
+            return self._draw(n, seed, first_id)
+        roles, frames, have, drawn = self.spec.sequence, [], 0, 0
+        for round_ in range(MAX_CONDITION_ROUNDS):
+            rate = have / drawn if drawn else 1.0
+            size = int(min(np.ceil((n - have) / max(rate, 1e-3) * 1.1) + 16, 100 * max(n, 1)))
+            batch = keep_constraints(self._draw(size, seed + 7919 * round_, 0), self.spec)
+            ids = batch[roles.id].drop_duplicates().iloc[: n - have]
+            kept = batch[batch[roles.id].isin(ids)].copy()
+            kept[roles.id] = pd.factorize(kept[roles.id])[0] + have + first_id
+            frames.append(kept)
+            have, drawn = have + len(ids), drawn + size
+            if have == n:
+                return pd.concat(frames, ignore_index=True)
+        rules = ", ".join(rule.describe() for rule in self.spec.constraints)
+        raise ConditionError(
+            f"dgan produced {have} of {n} patients keeping {rules} in {drawn} draws: its "
+            "histories (almost) never keep them"
+        )
+
+    def _draw(self, n: int, seed: int, first_id: int) -> pd.DataFrame:
         device = next(self.sequence_net.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
         parts, next_id = [], first_id

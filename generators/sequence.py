@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from generators.constraints import breaks
 from generators.schema import ColumnSpec, DatasetSpec
 from generators.transforms import TableTransformer
 
@@ -73,6 +74,30 @@ def check_sequences(df: pd.DataFrame, spec: DatasetSpec, source: str = "data") -
                 f"{source}: column {column!r} is declared static but changes within patient "
                 f"{patient!r}"
             )
+
+
+def keep_constraints(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Synthetic histories (a long table) cut or dropped so that every row keeps the spec's
+    constraints.
+
+    - A rule bounding the visit time by another column (``year <= years``: visits end where
+      follow-up ends, at death or censoring) censors: the visits after the bound are dropped.
+    - Any other rule a visit breaks drops the whole patient (the caller draws more): cutting a
+      history at one implausible measurement would bias what is left.
+
+    A patient left without visits is dropped.
+    """
+    roles = spec.sequence
+    censoring = [r for r in spec.constraints if r.less_equal and r.less_equal[0] == roles.time]
+    keep = np.ones(len(df), dtype=bool)
+    for rule in censoring:
+        keep &= ~breaks(df, rule)
+    df = df[keep].reset_index(drop=True)
+    broken = np.zeros(len(df), dtype=bool)
+    for rule in spec.constraints:
+        if rule not in censoring:
+            broken |= breaks(df, rule)
+    return df[~df[roles.id].isin(df.loc[broken, roles.id])].reset_index(drop=True)
 
 
 def infer_sequence_roles(df: pd.DataFrame, id_column: str, time_column: str) -> list[str]:

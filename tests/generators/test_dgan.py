@@ -9,12 +9,14 @@ import pytest
 
 from flows.timeseries_data import with_sequence
 from generators import registry
+from generators.conditions import ConditionError
 from generators.schema import infer_spec
 from generators.sequence import (
     SequenceEncoder,
     SequenceError,
     check_sequences,
     infer_sequence_roles,
+    keep_constraints,
 )
 from tasks.ingest import with_inferred_sequence
 
@@ -270,3 +272,62 @@ def test_likeliest_modes_encode_and_sample_visit_numbers_in_their_likeliest_mode
     a, b = model.sample(60, seed=2), copy.sample(60, seed=2)
     pd.testing.assert_series_equal(a["group"], b["group"])
     assert not np.allclose(a["lab"].fillna(0), b["lab"].fillna(0))
+
+
+def test_keep_constraints_censors_at_a_time_bound_and_drops_patients_breaking_other_rules():
+    """``year <= years`` bounds the visit time: later visits go (follow-up has ended); a visit
+    breaking any other rule drops its whole patient; a patient left with no visit is gone."""
+    df = pd.DataFrame(
+        {
+            "pid": [1, 1, 1, 1, 2, 3, 3, 4, 4],
+            "year": [0.0, 1.1, 2.2, 3.3, 3.1, 0.0, 1.2, 0.0, 1.4],
+            "years": [2.5, 2.5, 2.5, 2.5, 1.5, 4.5, 4.5, 4.5, 4.5],
+            "low": [1.5, 1.5, 1.5, 9.5, 1.5, 1.5, 5.5, 1.5, None],
+            "high": [2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5],
+        }
+    )
+    spec = with_sequence(infer_spec(df, name="t", id_columns=["pid"]), "pid", "year", ["years"])
+    spec = spec.model_validate(
+        {
+            **spec.model_dump(),
+            "constraints": [{"less_equal": ["year", "years"]}, {"less_equal": ["low", "high"]}],
+        }
+    )
+    kept = keep_constraints(df, spec)
+    # patient 1 loses its visit at 3.3 (after follow-up), and with it the low > high visit;
+    # patient 2's only visit is after its follow-up; patient 3 breaks low <= high at 1.2
+    assert kept["pid"].tolist() == [1, 1, 1, 4, 4]
+    assert kept["year"].tolist() == [0.0, 1.1, 2.2, 0.0, 1.4]
+    assert keep_constraints(kept, spec).equals(kept)
+
+
+def test_dgan_sampling_keeps_the_specs_constraints_with_exactly_n_patients() -> None:
+    rng = np.random.default_rng(3)
+    df = make_visits(60, seed=2)
+    last = df.groupby("pid")["day"].transform("max")
+    df["followup"] = (last + rng.uniform(0, 0.5, df["pid"].nunique())[df["pid"] - 1000]).round(2)
+    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
+    spec = with_sequence(spec, "pid", "day", ["group", "age", "followup"])
+    bounded = spec.model_validate(
+        {**spec.model_dump(), "constraints": [{"less_equal": ["day", "followup"]}]}
+    )
+    settings = {"epochs": 30, "batch_size": 30, "rnn_hidden": 16, "threads": 1}
+    model = registry.create("dgan", settings)
+    model.fit(df, bounded, seed=0)
+    free = registry.get("dgan").load(model.save())
+    free.spec = spec  # the same weights, no constraint
+    loose = free.sample(300, seed=5)
+    assert (loose["day"] > loose["followup"]).any()  # the model alone breaks the rule
+    synth = model.sample(300, seed=5, first_id=7000)
+    assert synth["pid"].nunique() == 300
+    assert synth["pid"].drop_duplicates().tolist() == list(range(7000, 7300))
+    assert (synth["day"] <= synth["followup"]).all()
+    check_sequences(synth, bounded)
+    pd.testing.assert_frame_equal(synth, model.sample(300, seed=5, first_id=7000))
+
+    impossible = spec.model_validate(
+        {**spec.model_dump(), "constraints": [{"less_equal": ["age", "day"]}]}
+    )
+    free.spec = impossible  # ages 30-80 against visit days under 10: no history keeps it
+    with pytest.raises(ConditionError, match=r"0 of 5 patients keeping age <= day"):
+        free.sample(5, seed=1)

@@ -159,6 +159,18 @@ def _conditions(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _constraints(items: list[str]) -> list[dict[str, list[str]]]:
+    from generators.schema import SpecError
+
+    out = []
+    for item in items:
+        low, sep, high = item.partition("<=")
+        if not sep or not low.strip() or not high.strip():
+            raise SpecError(f"--constraint {item!r}: expected COLUMN<=COLUMN")
+        out.append({"less_equal": [low.strip(), high.strip()]})
+    return out
+
+
 def _settings(items: list[str]) -> dict[str, Any]:
     """``--set NAME=VALUE`` items as a generator_config; the generator's own settings class
     checks names and values (RunConfig.generator_settings)."""
@@ -189,6 +201,14 @@ def parser() -> argparse.ArgumentParser:
         "--spec", help="dataset spec YAML; inferred and stored in the run folder when absent"
     )
     _add_role_options(gen)
+    gen.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="A<=B",
+        help="a rule every real and synthetic row keeps, for an inferred spec (repeatable); with "
+        "--time-column, TIME<=COLUMN ends each synthetic history at COLUMN (e.g. follow-up)",
+    )
     gen.add_argument(
         "--static-data",
         metavar="FILE",
@@ -364,6 +384,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         static_data=args.static_data and _local(args.static_data),
         dataset=args.dataset,
         **_roles(args),
+        constraints=_constraints(args.constraint),
         generator=args.generator,
         auto_seeds=args.auto_seeds,
         auto_families=args.auto_family,

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from generators import registry
+from generators.schema import Constraint
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,12 @@ class RunConfig(BaseModel):
         None,
         description="Patient histories: a second table of static columns (one row per patient), "
         "joined to the visits on the id column",
+    )
+    constraints: list[Constraint] = Field(
+        default_factory=list,
+        description="Rules every real and synthetic row keeps, added to an inferred spec (a given "
+        "spec declares its own): less_equal [a, b] or forbidden {column: value, ...}; in patient "
+        "histories less_equal [time column, x] ends the visits at x (e.g. follow-up)",
     )
     quasi_identifiers: list[str] = Field(
         default_factory=list, description="Columns an attacker may know (k-anonymity)"
@@ -180,6 +187,11 @@ class RunConfig(BaseModel):
             raise ValueError(
                 f"time_column {self.time_column!r}: patient histories need exactly one id column "
                 f"(the patient), got {self.id_columns or 'none'} (--id-column ID)"
+            )
+        if self.constraints and self.spec is not None:
+            raise ValueError(
+                "constraints are added to an inferred spec; a given spec declares its own "
+                f"(add them to {self.spec} under `constraints:`)"
             )
         if self.static_data is not None and self.time_column is None and self.spec is None:
             raise ValueError(

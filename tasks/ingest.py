@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from generators.conditions import ConditionError, check_against_spec, rows_meeting
 from generators.schema import DatasetSpec, SpecError, infer_spec
@@ -172,9 +172,18 @@ def ingest(config: RunConfig, run_url: str) -> Ingested:
 def _infer(raw: pd.DataFrame, config: RunConfig) -> DatasetSpec:
     """A spec inferred from the table, with sequence roles when ``time_column`` is given."""
     spec = infer_spec(raw, name=config.dataset_name, **config.roles())
-    if config.time_column is None:
+    if config.time_column is not None:
+        spec = with_inferred_sequence(
+            raw, spec, config.id_columns[0], config.time_column, config.data
+        )
+    if not config.constraints:
         return spec
-    return with_inferred_sequence(raw, spec, config.id_columns[0], config.time_column, config.data)
+    rules = [rule.model_dump(exclude_none=True) for rule in config.constraints]
+    try:
+        return DatasetSpec.model_validate({**spec.model_dump(), "constraints": rules})
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors())
+        raise SpecError(f"{config.data}: constraints {rules}: {problems}") from None
 
 
 def with_inferred_sequence(

@@ -108,7 +108,8 @@ def test_cli_infers_the_roles_and_counts_rows_in_patients(
 ) -> None:  # noqa: ANN001
     _, _, real = visit_files
     data = tmp_path / "long.csv"
-    real.to_csv(data, index=False)
+    last = real.groupby("pid")["day"].transform("max")
+    real.assign(followup=(last + 0.25 + (real["pid"] % 7) / 10).round(2)).to_csv(data, index=False)
     out = tmp_path / "cli"
     code = main(
         [
@@ -120,6 +121,8 @@ def test_cli_infers_the_roles_and_counts_rows_in_patients(
             "day",
             "--target",
             "group",
+            "--constraint",
+            "day<=followup",
             "--epochs",
             "5",
             "--rows",
@@ -143,16 +146,27 @@ def test_cli_infers_the_roles_and_counts_rows_in_patients(
     )
     saved = json.loads((Path(manifest["results"]["train"]["model_url"]) / "model.json").read_text())
     assert saved["config"]["likeliest_modes"] is True and saved["config"]["outcome_weight"] == 1
-    # a setting the generator does not have, or one without a value: refused, nothing written
-    for bad, message in (("steps=3", "steps"), ("likeliest_modes", "expected NAME=VALUE")):
+    # a setting the generator does not have, or one without a value: refused, nothing written;
+    # so is a constraint that is not A<=B, names no column, or that the real visits break
+    for bad, message in (
+        (["--set", "steps=3"], "steps"),
+        (["--set", "likeliest_modes"], "expected NAME=VALUE"),
+        (["--constraint", "day<followup"], "expected COLUMN<=COLUMN"),
+        (["--constraint", "day<=discharge"], "discharge"),
+        (["--constraint", "followup<=day"], "constraint followup <= day"),
+    ):
         never = tmp_path / "never"
         argv = ["generate", str(data), "--id-column", "pid", "--time-column", "day"]
-        argv += ["--target", "group", "--set", bad, "--out", str(never), "--no-progress"]
+        argv += ["--target", "group", *bad, "--out", str(never), "--no-progress"]
         assert main(argv) == EXIT_BAD_INPUT
         assert message in capsys.readouterr().err and not never.exists()
+    spec = DatasetSpec.from_yaml((run / "spec.yaml").read_text())
+    assert "followup" in spec.sequence.static
+    assert [rule.less_equal for rule in spec.constraints] == [["day", "followup"]]
     folder = "synthetic" if code == 0 else "candidate"
     synth = pd.concat(pd.read_parquet(p) for p in (run / folder).glob("*.parquet"))
     assert synth["pid"].nunique() == 25
+    assert (synth["day"] <= synth["followup"]).all()  # every history ends by its follow-up
 
 
 def test_bad_histories_are_refused_before_anything_is_written(
@@ -177,6 +191,8 @@ def test_bad_histories_are_refused_before_anything_is_written(
     assert not out.exists()
     with pytest.raises(ValueError, match="exactly one id column"):
         RunConfig(data=str(data), time_column="day")
+    with pytest.raises(ValueError, match="a given spec declares its own"):
+        RunConfig(data=str(data), spec="spec.yaml", constraints=[{"less_equal": ["day", "age"]}])
 
 
 def test_static_table_join_names_the_rule(visit_files) -> None:  # noqa: ANN001

@@ -24,6 +24,14 @@ def _local(url: str) -> str:
 
 def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="A<=B",
+        help="a rule every real and synthetic row keeps, for an inferred spec (repeatable); with "
+        "--time-column, TIME<=COLUMN ends each synthetic history at COLUMN (e.g. follow-up)",
+    )
+    p.add_argument(
         "--generator",
         help="generator name (default: ctgan for a table, dgan for patient histories), or auto: "
         "train every table family and keep the best",
@@ -201,14 +209,6 @@ def parser() -> argparse.ArgumentParser:
         "--spec", help="dataset spec YAML; inferred and stored in the run folder when absent"
     )
     _add_role_options(gen)
-    gen.add_argument(
-        "--constraint",
-        action="append",
-        default=[],
-        metavar="A<=B",
-        help="a rule every real and synthetic row keeps, for an inferred spec (repeatable); with "
-        "--time-column, TIME<=COLUMN ends each synthetic history at COLUMN (e.g. follow-up)",
-    )
     gen.add_argument(
         "--static-data",
         metavar="FILE",
@@ -419,6 +419,7 @@ def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN
         train_deployment=args.train_deployment,
         epochs=args.epochs,
         generator_config=_settings(args.set),
+        constraints=_constraints(args.constraint),
         rows=args.rows,
         seed=args.seed,
         guidance_pool=args.guidance_pool,

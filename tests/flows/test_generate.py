@@ -14,7 +14,7 @@ from flows.generate import RunRejected, generate
 from generators import registry
 from generators.base import FitReport, Generator
 from tasks import storage
-from tasks.config import RunConfig
+from tasks.config import GateConfig, RunConfig
 from tasks.validation import DataValidationError
 
 pytestmark = pytest.mark.slow
@@ -599,7 +599,12 @@ def test_sample_flow_draws_more_rows_from_a_stored_model_without_training(
     from flows.sample import sample_more
     from tasks.config import ConfigError
 
-    first = Path(generate(_config(str(patients_csv), str(tmp_path / "out"), rows=200)))
+    # the new run is gated like its source; a 2-epoch model's DCR share on this small holdout
+    # lies around the default limit (0.56, 0.54, 0.56, ... over sampling seeds), so the gate is
+    # loosened here: this test is about drawing more rows, the gate's logic is tested elsewhere
+    loose = GateConfig(max_dcr_share=1.0, max_membership_auc=1.0)
+    config = _config(str(patients_csv), str(tmp_path / "out"), rows=200, gate=loose)
+    first = Path(generate(config))
     more = Path(sample_more(str(first), rows=350, seed=9, conditions={"sex": "F"}))
     assert more.parent == first.parent and more != first
     manifest = json.loads((more / "manifest.json").read_text())

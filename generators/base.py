@@ -14,6 +14,7 @@ weights as one that never was.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -86,6 +87,32 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} requested but CUDA is not available")
     return torch.device(name)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA GPU from Ampere on, or
+    a CPU with AVX512-BF16 or AMX. Elsewhere bfloat16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def mixed_precision(
+    precision: str, device: torch.device, model: str
+) -> contextlib.AbstractContextManager:
+    """The context a training step's forward passes run in. ``bf16``: autocast, so matrix
+    products run in bfloat16 while weights, optimiser states and gradients stay float32 (no loss
+    scaling is needed: bfloat16 has float32's range). Refused where it would only be slower."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if not native_bf16(device):
+        raise ValueError(
+            f"{model}: precision 'bf16' needs native bfloat16 (a CUDA GPU from Ampere on, or a CPU "
+            f"with AVX512-BF16 or AMX); device {device} has none: use precision 'fp32'"
+        )
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from generators.base import (
     FitReport,
     Generator,
     GeneratorConfig,
+    mixed_precision,
     prefixed,
     resolve_device,
     update_average,
@@ -52,6 +53,9 @@ class CTGANConfig(GeneratorConfig):
     embedding_dim: int = 128
     generator_dim: tuple[int, ...] = (256, 256)
     discriminator_dim: tuple[int, ...] = (256, 256)
+    # bf16: the training step's matrix products in bfloat16 (autocast; weights and optimiser in
+    # float32), on CUDA or a CPU with native bfloat16; sampling always runs in float32
+    precision: Literal["fp32", "bf16"] = "fp32"
     generator_lr: float = 2e-4
     discriminator_lr: float = 2e-4
     generator_decay: float = 1e-6
@@ -76,6 +80,8 @@ class CTGANConfig(GeneratorConfig):
     def _check_dp(self) -> CTGANConfig:
         if self.dp_delta is not None and self.dp_epsilon is None:
             raise ValueError("dp_delta is set but dp_epsilon is not")
+        if self.precision != "fp32" and self.dp_epsilon is not None:
+            raise ValueError("precision bf16 and dp_epsilon cannot be combined (fp32 DP-SGD only)")
         if self.data_parallel > 1 and self.dp_epsilon is not None:
             raise ValueError("data_parallel and dp_epsilon cannot be combined (one accountant)")
         if self.data_parallel > 1 and self.batch_size // self.data_parallel < self.pac:
@@ -444,8 +450,8 @@ class CTGAN(Generator):
         )
         mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         score = self.critic(mixed)
-        (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
-        norm = grad.reshape(-1, pac * dim).norm(2, dim=1)
+        (grad,) = torch.autograd.grad(score.float().sum(), mixed, create_graph=True)
+        norm = grad.float().reshape(-1, pac * dim).norm(2, dim=1)
         return self.config.gradient_penalty * ((norm - 1) ** 2).mean()
 
     # -- Generator contract ----------------------------------------------------------------------
@@ -486,6 +492,7 @@ class CTGAN(Generator):
         # in the generator's step, nor the penalty's interpolated rows (a fifth of a step's work).
         critic_weights = list(self.critic.parameters())
         generator_weights = list(self.trainee.parameters())
+        forward = mixed_precision(cfg.precision, device, self.name)
         for epoch in range(first, cfg.epochs + 1):
             totals = np.zeros(3)
             for _ in range(steps):
@@ -504,23 +511,26 @@ class CTGAN(Generator):
                         cond = cond_real = torch.zeros(batch, 0, device=device)
                     real = data.batch(torch.as_tensor(rows, device=device))
                     last = d == cfg.discriminator_steps - 1
-                    with torch.set_grad_enabled(last):
+                    with forward, torch.set_grad_enabled(last):
                         raw = self.trainee(torch.cat([z, cond], dim=1))
                         fake = self._activate(raw)
                     fake_in = torch.cat([fake.detach(), cond], dim=1)
                     real_in = torch.cat([real, cond_real], dim=1)
-                    fake_score, real_score = self.critic(torch.cat([fake_in, real_in])).chunk(2)
+                    with forward:
+                        scores = self.critic(torch.cat([fake_in, real_in])).float()
+                        penalty = self._gradient_penalty(real_in, fake_in)
+                    fake_score, real_score = scores.chunk(2)
                     loss_d = fake_score.mean() - real_score.mean()
-                    penalty = self._gradient_penalty(real_in, fake_in)
                     opt_d.zero_grad(set_to_none=True)
                     (loss_d + penalty).backward(inputs=critic_weights)
                     if group is not None:
                         group.average_gradients(self.critic)
                     opt_d.step()
-                score = self.critic(torch.cat([fake, cond], dim=1))
+                with forward:
+                    score = self.critic(torch.cat([fake, cond], dim=1)).float()
                 if conditional:  # each row's conditioned block should put its mass on the condition
                     wanted = self.condition_columns[torch.as_tensor(category, device=device)]
-                    log_probs = self.layout.log_probs(raw)
+                    log_probs = self.layout.log_probs(raw.float())
                     cross_entropy = -log_probs[torch.arange(batch, device=device), wanted].mean()
                 else:
                     cross_entropy = raw.new_zeros(())

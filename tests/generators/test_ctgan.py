@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from generators import registry
-from generators.base import Generator
+from generators.base import Generator, native_bf16
 from generators.schema import infer_spec
 from tasks.validation import coerce
 
@@ -144,6 +144,54 @@ def test_cuda_fit_and_sample(data) -> None:
     model = registry.create("ctgan", {**FAST, "device": "cuda"})
     model.fit(df, spec, seed=0)
     assert next(model.generator.parameters()).is_cuda
+    assert len(model.sample(100, seed=0)) == 100
+
+
+@pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="no native bfloat16 on this CPU")
+def test_bf16_training_learns_keeps_float32_weights_and_is_reproducible(data, fitted) -> None:
+    df, spec = data
+    model = registry.create("ctgan", {**FAST, "epochs": 150, "precision": "bf16"})
+    report = model.fit(df, spec, seed=0)
+    assert all(np.isfinite(h["generator"]) and np.isfinite(h["critic"]) for h in report.history)
+    weights = [*model.trainee.parameters(), *model.generator.parameters()]
+    assert all(w.dtype == torch.float32 for w in [*weights, *model.critic.parameters()])
+    out = model.sample(2000, seed=0)
+    assert abs(out["creatinine"].isna().mean() - df["creatinine"].isna().mean()) < 0.05
+    assert abs(out["ward"].isna().mean() - df["ward"].isna().mean()) < 0.05
+    assert abs(out["age"].mean() - df["age"].mean()) < 0.25 * df["age"].std()
+    # same seed, same rows; and the products really ran in bfloat16: not the float32 model's rows
+    short = {**FAST, "precision": "bf16"}
+    first, second = registry.create("ctgan", short), registry.create("ctgan", short)
+    first.fit(df, spec, seed=0)
+    second.fit(df, spec, seed=0)
+    pd.testing.assert_frame_equal(first.sample(100, seed=4), second.sample(100, seed=4))
+    assert not first.sample(100, seed=4).equals(fitted[0].sample(100, seed=4))
+    # the checkpoint samples the same rows (float32 weights, float32 sampling)
+    loaded = registry.load(first.save())
+    assert loaded.config.precision == "bf16"
+    pd.testing.assert_frame_equal(first.sample(100, seed=4), loaded.sample(100, seed=4))
+
+
+def test_bf16_is_refused_without_native_support_and_with_dp(data, monkeypatch) -> None:
+    df, spec = data
+    monkeypatch.setattr("generators.base.native_bf16", lambda device: False)
+    model = registry.create("ctgan", {**FAST, "precision": "bf16", "device": "cpu"})
+    with pytest.raises(ValueError, match="precision 'bf16' needs native bfloat16.*device cpu"):
+        model.fit(df, spec, seed=0)
+    with pytest.raises(ValueError, match="precision bf16 and dp_epsilon"):
+        registry.create("ctgan", {"precision": "bf16", "dp_epsilon": 3})
+    with pytest.raises(ValueError, match="precision"):
+        registry.create("ctgan", {"precision": "fp16"})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_fit_and_sample(data) -> None:
+    df, spec = data
+    model = registry.create("ctgan", {**FAST, "device": "cuda", "precision": "bf16"})
+    report = model.fit(df, spec, seed=0)
+    assert all(np.isfinite(h["critic"]) for h in report.history)
+    assert next(model.generator.parameters()).dtype == torch.float32
     assert len(model.sample(100, seed=0)) == 100
 
 

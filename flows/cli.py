@@ -12,6 +12,9 @@ from typing import Any
 from evaluation.catalogue import SCORES
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, no telemetry
+# Prefect's temporary server gets 20 s to start by default; on two busy cores (a training
+# beside it) it took longer and the run failed before any work: give it two minutes
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 EXIT_BAD_INPUT = 2
 EXIT_REJECTED = 3

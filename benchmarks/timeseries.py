@@ -2,6 +2,11 @@
 predictive score, autocorrelation gap, nearest-sequence share, and DGAN's time per epoch.
 
     .venv/bin/python benchmarks/timeseries.py [--epochs 400] [--data pbc2 ecg200]
+        [--seeds 0 1 2] [--set NAME=VALUE ...] [--constraint A<=B ...] [--no-baseline]
+
+``--set`` passes a ``dgan`` setting (a JSON value, as ``synthcare generate --set``); ``--seeds``
+repeats the split, the fit and the sampling for each seed and adds the mean over them;
+``--constraint`` adds a rule to the data set's spec, as ``synthcare generate --constraint``.
 
 Patients are split 80 / 20 (stratified by outcome). The baseline keeps what is easy: each
 synthetic patient takes the static attributes and the visit times of a random real training
@@ -13,6 +18,7 @@ patient.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -98,40 +104,60 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=400)
     ap.add_argument("--data", nargs="+", default=["pbc2", "ecg200"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--constraint", action="append", default=[], metavar="A<=B")
+    ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
+    settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
 
     from flows import timeseries_data as data
     from generators import registry
+    from generators.schema import DatasetSpec
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; date: {time.strftime('%Y-%m-%d')}; "
-        f"dgan {args.epochs} epochs"
+        f"dgan {args.epochs} epochs; settings {settings or 'default'}; seeds {args.seeds}; "
+        f"constraints {args.constraint or 'none'}"
     )
     print(
-        "| data | model | s/epoch | discriminative | TSTR AUC (TRTR) | predictive MAE ratio | "
-        "ACF gap | nearest share | copies |"
+        "| data | seed | model | s/epoch | discriminative | TSTR AUC (TRTR) | TSTR / TRTR | "
+        "predictive MAE ratio | ACF gap | nearest share | copies |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.data:
         frame = getattr(data, f"{name}_frame")()
         spec = getattr(data, f"{name}_spec")(frame)
-        train, holdout = split_patients(frame, spec, seed=0)
-        patients = train[spec.sequence.id].nunique()
-        model = registry.create("dgan", {"epochs": args.epochs})
-        report = model.fit(train, spec, seed=0)
-        runs = {
-            "dgan": (model.sample(patients, seed=1), report.seconds_per_epoch),
-            "baseline": (baseline(train, spec, patients, seed=1), None),
-        }
-        for label, (synth, per_epoch) in runs.items():
-            s = scores(train, holdout, synth, spec)
-            print(
-                f"| {name} | {label} | {'' if per_epoch is None else f'{per_epoch:.3f}'} | "
-                f"{s['discriminative']:.3f} | {s['tstr_auc']:.3f} ({s['trtr_auc']:.3f}) | "
-                f"{s['predictive_ratio']:.2f} | {s['acf_gap']:.3f} | {s['nearest_share']:.3f} | "
-                f"{s['copies']} |",
-                flush=True,
-            )
+        if args.constraint:
+            rules = [{"less_equal": item.split("<=")} for item in args.constraint]
+            spec = DatasetSpec.model_validate({**spec.model_dump(), "constraints": rules})
+        done: dict[str, list[dict[str, float]]] = {}
+        for seed in args.seeds:
+            train, holdout = split_patients(frame, spec, seed=seed)
+            patients = train[spec.sequence.id].nunique()
+            model = registry.create("dgan", {"epochs": args.epochs, **settings})
+            report = model.fit(train, spec, seed=seed)
+            runs = {"dgan": (model.sample(patients, seed=seed + 1), report.seconds_per_epoch)}
+            if not args.no_baseline:
+                runs["baseline"] = (baseline(train, spec, patients, seed=seed + 1), None)
+            for label, (synth, per_epoch) in runs.items():
+                s = {**scores(train, holdout, synth, spec), "s_per_epoch": per_epoch or np.nan}
+                done.setdefault(label, []).append(s)
+                print(_row(name, str(seed), label, s), flush=True)
+        if len(args.seeds) > 1:
+            for label, rows in done.items():
+                mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+                print(_row(name, "mean", label, mean), flush=True)
+
+
+def _row(name: str, seed: str, label: str, s: dict[str, float]) -> str:
+    per_epoch = "" if np.isnan(s["s_per_epoch"]) else f"{s['s_per_epoch']:.3f}"
+    copies = s["copies"] if isinstance(s["copies"], int) else f"{s['copies']:.1f}"
+    return (
+        f"| {name} | {seed} | {label} | {per_epoch} | {s['discriminative']:.3f} | "
+        f"{s['tstr_auc']:.3f} ({s['trtr_auc']:.3f}) | {s['tstr_auc'] / s['trtr_auc']:.2f} | "
+        f"{s['predictive_ratio']:.2f} | {s['acf_gap']:.3f} | {s['nearest_share']:.3f} | {copies} |"
+    )
 
 
 if __name__ == "__main__":

@@ -331,3 +331,43 @@ def test_dgan_sampling_keeps_the_specs_constraints_with_exactly_n_patients() -> 
     free.spec = impossible  # ages 30-80 against visit days under 10: no history keeps it
     with pytest.raises(ConditionError, match=r"0 of 5 patients keeping age <= day"):
         free.sample(5, seed=1)
+
+
+def test_ema_samples_from_the_average_of_the_live_weights_by_default() -> None:
+    """``ema_decay`` (0.995 unless set): the fitted model is the moving average
+    (``update_average``, with its warm-up) of the weights the optimiser produced, step by step
+    from the initial ones; training itself is unchanged, so with ``ema_decay: None`` the model is
+    the last live weights of the same run."""
+    import torch
+
+    df = make_visits(40, seed=5)
+    spec = visits_spec(df)
+    small = {"epochs": 12, "batch_size": 40, "static_dim": [16], "rnn_hidden": 8}
+    small |= {"critic_dim": [16], "threads": 1}  # batch = every patient: one step an epoch
+    assert registry.create("dgan", small).config.ema_decay == 0.995
+    averaged = registry.create("dgan", {**small, "ema_decay": 0.8})
+    live: list[dict[str, torch.Tensor]] = []
+    averaged.fit(
+        df,
+        spec,
+        seed=0,
+        on_epoch=lambda *_: live.append(
+            {k: v.clone() for k, v in averaged.sequence_net.state_dict().items()}
+        ),
+    )
+    plain = registry.create("dgan", {**small, "ema_decay": None})
+    plain.fit(df, spec, seed=0)
+    for name, final in plain.sequence_net.state_dict().items():
+        torch.testing.assert_close(live[-1][name], final, rtol=0, atol=0)  # same training
+    untrained = registry.create("dgan", {**small, "epochs": 0})
+    untrained.fit(df, spec, seed=0)  # the same initial weights
+    expected = untrained.sequence_net.state_dict()
+    for step, weights in enumerate(live, start=1):
+        rate = min(0.8, (1 + step) / (10 + step))
+        expected = {k: torch.lerp(v, weights[k], 1 - rate) for k, v in expected.items()}
+    got = averaged.sequence_net.state_dict()
+    for name in got:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(got["out.weight"], live[-1]["out.weight"])
+    again = registry.get("dgan").load(averaged.save())  # the checkpoint is the average
+    pd.testing.assert_frame_equal(again.sample(20, seed=1), averaged.sample(20, seed=1))

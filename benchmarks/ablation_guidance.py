@@ -35,13 +35,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from evaluation.density_ratio import fit_density_ratio
     from evaluation.privacy import row_hashes
     from flows.demo import NON_PREDICTORS, flchain_frame
     from generators import registry
     from generators.schema import infer_spec
     from tasks.evaluate import score
-    from tasks.sample import guided_sample, sample_without_copies, target_shares
+    from tasks.sample import fit_guidance, guided_sample, sample_without_copies, target_shares
     from tasks.split import split_frame
     from tasks.validation import coerce
 
@@ -55,8 +54,7 @@ def main() -> None:
     modelled = [c.name for c in spec.modelled]
     forbidden = row_hashes(train[modelled])
     n = len(train)
-    calibration, _ = sample_without_copies(model, n, args.seed + 1, forbidden)
-    ratio = fit_density_ratio(train[modelled], calibration[modelled], spec.kinds(), seed=args.seed)
+    ratio = fit_guidance(model, train, spec, args.seed, forbidden)
     shares = target_shares(train, spec)
     print(
         "\n| pool | sample s | detection AUC | RF detection AUC | TSTR AUC | TRTR − TSTR "

@@ -22,6 +22,8 @@ import time
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 SCORES = ("detection_auc", "tstr_auc", "column_shape_similarity", "pair_trend_similarity")
+TABLE = ["plain_detection_auc", "plain_tstr_auc", "guided_detection_auc", "guided_tstr_auc"]
+TABLE += ["guided_column_shape_similarity", "guided_pair_trend_similarity", "guided_dcr_share"]
 
 
 def main() -> None:
@@ -33,13 +35,12 @@ def main() -> None:
     given = args.variant or ["fp32={}", 'bf16={"precision": "bf16"}']
     variants = {name: json.loads(text) for name, text in (v.split("=", 1) for v in given)}
 
-    from evaluation.density_ratio import fit_density_ratio
     from evaluation.privacy import row_hashes
     from flows.demo import NON_PREDICTORS, flchain_frame
     from generators import registry
     from generators.schema import infer_spec
     from tasks.evaluate import score
-    from tasks.sample import guided_sample, sample_without_copies, target_shares
+    from tasks.sample import fit_guidance, guided_sample, target_shares
     from tasks.split import split_frame
     from tasks.validation import coerce
 
@@ -51,15 +52,12 @@ def main() -> None:
     for seed in args.seeds:
         train, holdout, _ = split_frame(typed, spec, 0.2, seed)
         forbidden = row_hashes(train[modelled])
+        shares = target_shares(train, spec)
         for variant, settings in variants.items():
             model = registry.create("ctgan", {"epochs": args.epochs, **settings})
             report = model.fit(train, spec, seed=seed)
             plain = score(train, holdout, model.sample(len(train), seed=seed), spec)["summary"]
-            calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
-            ratio = fit_density_ratio(
-                train[modelled], calibration[modelled], spec.kinds(), seed=seed
-            )
-            shares = target_shares(train, spec)
+            ratio = fit_guidance(model, train, spec, seed, forbidden)
             out = guided_sample(model, len(train), seed, forbidden, ratio, 16, 0, shares)[0]
             guided = score(train, holdout, out, spec)["summary"]
             row = {
@@ -82,10 +80,7 @@ def main() -> None:
     print("|" + "---|" * len(head))
     for r in rows:
         cells = [str(r["seed"]), r["variant"], f"{r['s_per_epoch']:.3f}"]
-        cells += [f"{r[k]:.3f}" for k in ("plain_detection_auc", "plain_tstr_auc")]
-        cells += [f"{r[k]:.3f}" for k in ("guided_detection_auc", "guided_tstr_auc")]
-        cells += [f"{r[k]:.3f}" for k in ("guided_column_shape_similarity",)]
-        cells += [f"{r[k]:.3f}" for k in ("guided_pair_trend_similarity", "guided_dcr_share")]
+        cells += [f"{r[k]:.3f}" for k in TABLE]
         cells.append(str(r["guided_exact_copies"]))
         print("| " + " | ".join(cells) + " |")
     first, *others = variants

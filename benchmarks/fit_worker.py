@@ -79,16 +79,12 @@ def main() -> None:
         speed = model.sample(args.speed_rows, seed=args.seed + 1)
         sample_s = time.perf_counter() - start
         if guided:
-            from evaluation.density_ratio import fit_density_ratio
             from evaluation.privacy import row_hashes
-            from tasks.sample import guided_sample, sample_without_copies, target_shares
+            from tasks.sample import fit_guidance, guided_sample, target_shares
 
             modelled = [c.name for c in spec.modelled]
             forbidden = row_hashes(typed[modelled])
-            calibration, _ = sample_without_copies(model, len(typed), args.seed + 1, forbidden)
-            ratio = fit_density_ratio(
-                typed[modelled], calibration[modelled], spec.kinds(), seed=args.seed
-            )
+            ratio = fit_guidance(model, typed, spec, args.seed, forbidden)
             shares = target_shares(typed, spec)
             out = guided_sample(model, args.rows, args.seed, forbidden, ratio, 16, 0, shares)[0]
         else:

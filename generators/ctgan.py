@@ -451,7 +451,7 @@ class CTGAN(Generator):
         mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         score = self.critic(mixed)
         (grad,) = torch.autograd.grad(score.float().sum(), mixed, create_graph=True)
-        norm = grad.float().reshape(-1, pac * dim).norm(2, dim=1)
+        norm = grad.reshape(-1, pac * dim).norm(2, dim=1)  # float32: ``mixed``'s own dtype
         return self.config.gradient_penalty * ((norm - 1) ** 2).mean()
 
     # -- Generator contract ----------------------------------------------------------------------

@@ -22,7 +22,12 @@ import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
-from evaluation.density_ratio import effective_sample_size, fit_density_ratio, weighted_choice
+from evaluation.density_ratio import (
+    DensityRatio,
+    effective_sample_size,
+    fit_density_ratio,
+    weighted_choice,
+)
 from evaluation.privacy import history_hashes, row_hashes
 from generators import registry
 from generators.base import CHECKPOINT_FILES
@@ -117,6 +122,21 @@ def sample_without_copies(
     raise RuntimeError(
         f"the model keeps reproducing training rows ({replaced} copies in {MAX_TOP_UPS} rounds)"
     )
+
+
+def fit_guidance(
+    model,  # noqa: ANN001
+    train: pd.DataFrame,
+    spec: DatasetSpec,
+    seed: int,
+    forbidden: np.ndarray,
+) -> DensityRatio:
+    """The density ratio guided sampling draws by: the training rows against a calibration
+    sample of as many of the model's rows (seed + 1)."""
+    modelled = [c.name for c in spec.modelled]
+    calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
+    with one_thread_when_small(len(train)):
+        return fit_density_ratio(train[modelled], calibration[modelled], spec.kinds(), seed=seed)
 
 
 def class_quotas(shares: dict, n: int) -> dict:
@@ -281,11 +301,7 @@ def sample(
         logger.info("guided sampling off: %d training rows < %d", len(train), GUIDANCE_MIN_ROWS)
         guidance_pool = 1
     if guidance_pool > 1:
-        calibration, _ = sample_without_copies(model, len(train), seed + 1, forbidden)
-        with one_thread_when_small(len(train)):
-            ratio = fit_density_ratio(
-                train[modelled], calibration[modelled], spec.kinds(), seed=seed
-            )
+        ratio = fit_guidance(model, train, spec, seed, forbidden)
         # the outcome's prevalence among the real patients who meet the conditions
         shares = target_shares(rows_meeting(train, conditions or {}), spec)
     urls, replaced = [], 0

@@ -2,10 +2,13 @@
 predictive score, autocorrelation gap, nearest-sequence share, and DGAN's time per epoch.
 
     .venv/bin/python benchmarks/timeseries.py [--epochs 400] [--data pbc2 ecg200]
-        [--seeds 0 1 2] [--set NAME=VALUE ...] [--constraint A<=B ...] [--no-baseline]
+        [--seeds 0 1 2 | --folds 5] [--set NAME=VALUE ...] [--constraint A<=B ...]
+        [--no-baseline]
 
 ``--set`` passes a ``dgan`` setting (a JSON value, as ``synthcare generate --set``); ``--seeds``
 repeats the split, the fit and the sampling for each seed and adds the mean over them;
+``--folds K`` splits the patients into K stratified folds instead, each the holdout once (fit and
+sampling seeds = fold number), so every patient is scored as unseen exactly once;
 ``--constraint`` adds a rule to the data set's spec, as ``synthcare generate --constraint``.
 
 Patients are split 80 / 20 (stratified by outcome). The baseline keeps what is easy: each
@@ -72,6 +75,18 @@ def roles_of(spec):  # noqa: ANN001, ANN201
     )
 
 
+def fold_patients(df: pd.DataFrame, spec, folds: int):  # noqa: ANN001, ANN201
+    """(fold, train, holdout) for K stratified folds of the patients (shuffled, seed 0)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    first = df.groupby(spec.sequence.id, sort=False).head(1)
+    ids = first[spec.sequence.id].to_numpy()
+    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+    for fold, (_, test) in enumerate(cv.split(ids, first[spec.target].to_numpy())):
+        is_test = df[spec.sequence.id].isin(set(ids[test]))
+        yield fold, df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
+
+
 def split_patients(df: pd.DataFrame, spec, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:  # noqa: ANN001
     from sklearn.model_selection import train_test_split
 
@@ -105,6 +120,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=400)
     ap.add_argument("--data", nargs="+", default=["pbc2", "ecg200"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--folds", type=int, default=0, help="K-fold holdouts instead of --seeds")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--constraint", action="append", default=[], metavar="A<=B")
     ap.add_argument("--no-baseline", action="store_true")
@@ -117,7 +133,8 @@ def main() -> None:
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; date: {time.strftime('%Y-%m-%d')}; "
-        f"dgan {args.epochs} epochs; settings {settings or 'default'}; seeds {args.seeds}; "
+        f"dgan {args.epochs} epochs; settings {settings or 'default'}; "
+        f"{f'{args.folds} folds' if args.folds else f'seeds {args.seeds}'}; "
         f"constraints {args.constraint or 'none'}"
     )
     print(
@@ -132,8 +149,12 @@ def main() -> None:
             rules = [{"less_equal": item.split("<=")} for item in args.constraint]
             spec = DatasetSpec.model_validate({**spec.model_dump(), "constraints": rules})
         done: dict[str, list[dict[str, float]]] = {}
-        for seed in args.seeds:
-            train, holdout = split_patients(frame, spec, seed=seed)
+        splits = (
+            fold_patients(frame, spec, args.folds)
+            if args.folds
+            else ((seed, *split_patients(frame, spec, seed=seed)) for seed in args.seeds)
+        )
+        for seed, train, holdout in splits:
             patients = train[spec.sequence.id].nunique()
             model = registry.create("dgan", {"epochs": args.epochs, **settings})
             report = model.fit(train, spec, seed=seed)
@@ -144,7 +165,7 @@ def main() -> None:
                 s = {**scores(train, holdout, synth, spec), "s_per_epoch": per_epoch or np.nan}
                 done.setdefault(label, []).append(s)
                 print(_row(name, str(seed), label, s), flush=True)
-        if len(args.seeds) > 1:
+        if args.folds or len(args.seeds) > 1:
             for label, rows in done.items():
                 mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
                 print(_row(name, "mean", label, mean), flush=True)

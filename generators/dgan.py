@@ -46,10 +46,15 @@ from generators.base import (
     update_average,
 )
 from generators.conditions import ConditionError
-from generators.layout import SpanLayout
+from generators.layout import SpanLayout, negative_gumbel_
 from generators.registry import register
 from generators.schema import DatasetSpec
-from generators.sequence import SequenceEncoder, check_sequences, keep_constraints
+from generators.sequence import (
+    SequenceEncoder,
+    check_sequences,
+    follow_up_bounds,
+    keep_constraints,
+)
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 SAMPLE_CHUNK = 2_000  # patients per generator call when sampling
@@ -91,6 +96,16 @@ class DGANConfig(BaseModel):
     # every score over three splits (discriminative 0.330 -> 0.247; benchmarks/README.md).
     # None: the last weights
     ema_decay: float | None = Field(0.995, gt=0, lt=1)
+    # a static column the spec declares as a bound of the visit time (``year <= years``: no
+    # visit after death or censoring) generated as the time left after the last visit, so every
+    # patient keeps the rule by construction and no generated visit is censored away. False:
+    # the bound generated as itself and the visits after it cut when sampling
+    follow_up: bool = True
+    # one Gumbel draw per patient for each visit's categories, missing flags and modes, shared
+    # by all of its visits (common random numbers): every visit is still an exact draw from its
+    # own probabilities, but a category changes only where the network moves them, as a
+    # patient's stage or edema does, instead of hopping between visits on independent draws
+    persistent_draws: bool = False
 
 
 def _mlp(i: int, hidden: tuple[int, ...], o: int) -> nn.Sequential:
@@ -163,12 +178,18 @@ class DGAN:
         condition = static if not hard else self._soft(static)
         noise = torch.randn(n, self.cells, cfg.step_noise, device=device, generator=generator)
         raw = self.sequence_net(condition, noise)[:, : self.length]
+        shared = None
+        if cfg.persistent_draws:  # (n, 1, blocks) noise, the same at every visit
+            blocks = wt - self.step_layout.scalars
+            u = torch.rand(n, 1, blocks, device=device, generator=generator)
+            shared = negative_gumbel_(u).expand(n, self.length, blocks).reshape(-1, blocks)
         values = self.step_layout.activate(
             raw[..., :wt].reshape(-1, wt),
             cfg.gumbel_tau,
             generator,
             hard=hard,
             likeliest_modes=cfg.likeliest_modes,
+            noise=shared,
         )
         keep = torch.sigmoid(raw[..., wt])  # P(the patient has visit t | has visit t - 1)
         keep = torch.cat([torch.ones_like(keep[:, :1]), keep[:, 1:]], dim=1)  # >= 1 visit
@@ -219,6 +240,7 @@ class DGAN:
             seed,
             patient_scaling=cfg.patient_scaling,
             likeliest_modes=cfg.likeliest_modes,
+            follow_up=follow_up_bounds(spec) if cfg.follow_up else None,
         )
         encoded = self.encoder.encode(data, seed)
         self._build(device)

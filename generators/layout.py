@@ -66,6 +66,7 @@ class SpanLayout:
         *,
         hard: bool = False,
         likeliest_modes: bool = False,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """tanh on the scalars, Gumbel-softmax at temperature ``tau`` on every block.
 
@@ -73,16 +74,24 @@ class SpanLayout:
         trick), which is all decoding reads, so the softmax is skipped and the block holds the
         perturbed logits. ``likeliest_modes``: a number's mode blocks get no Gumbel noise, a
         plain softmax at ``tau`` while training and their logits when ``hard`` (see ``draw``).
+        ``noise``: the blocks' Gumbel noise drawn by the caller, as in ``draw``.
         """
         if hard:
-            return self.draw(raw.clone(), generator, likeliest_modes=likeliest_modes)
+            return self.draw(raw.clone(), generator, likeliest_modes=likeliest_modes, noise=noise)
         n = raw.shape[0]
         parts = [torch.tanh(raw[:, : self.scalars])]
         for g, (start, count, dim) in enumerate(self.groups):
             logits = raw[:, start : start + count * dim].reshape(n, count, dim)
-            u = torch.rand(logits.shape, generator=generator, device=raw.device, dtype=raw.dtype)
-            noise = self._mode_noise(negative_gumbel_(u), g, likeliest_modes)
-            parts.append(torch.softmax((logits - noise) / tau, dim=2).reshape(n, count * dim))
+            if noise is None:
+                u = torch.rand(
+                    logits.shape, generator=generator, device=raw.device, dtype=raw.dtype
+                )
+                part = negative_gumbel_(u)
+            else:
+                part = noise[:, start - self.scalars : start - self.scalars + count * dim]
+                part = part.reshape(n, count, dim)
+            part = self._mode_noise(part, g, likeliest_modes)
+            parts.append(torch.softmax((logits - part) / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
 
     def draw(

@@ -13,6 +13,11 @@ Structure the data holds exactly is kept exactly: when every patient has the sam
 visits (an ECG beat of 96 samples) every synthetic patient has it too, and when every patient is
 sampled on the same regular grid (first time and gap constant) the synthetic times are that grid.
 
+A static column that bounds the visit time (the spec's ``time <= years``: no visit after death or
+censoring) can be encoded as the time left after the patient's last visit (``follow_up``), which
+is never negative; decoding adds it back to the last visit's time, so every synthetic patient
+keeps the rule by construction and none of its visits has to be cut.
+
 Otherwise decoding turns gaps back into times by a running sum, each gap after the first at least the
 smallest gap seen in the data, so times increase strictly within every synthetic patient and
 stay in the data's units.
@@ -32,6 +37,7 @@ from generators.transforms import TableTransformer
 
 GAP = "__gap__"  # the encoded time since the previous visit
 MID, HALF = "__mid__", "__half__"  # per-patient centre and half-range of a scaled measurement
+AFTER = "__after__"  # a follow-up bound encoded as the time left after the last visit
 
 
 class SequenceError(ValueError):
@@ -100,6 +106,22 @@ def keep_constraints(df: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return df[~df[roles.id].isin(df.loc[broken, roles.id])].reset_index(drop=True)
 
 
+def follow_up_bounds(spec: DatasetSpec) -> list[str]:
+    """Static numeric columns that the spec declares as bounds of the visit time
+    (``less_equal: [time, column]``): candidates for ``SequenceEncoder``'s ``follow_up``."""
+    roles = spec.sequence
+    if roles is None:
+        return []
+    out = []
+    for rule in spec.constraints:
+        if not rule.less_equal or rule.less_equal[0] != roles.time:
+            continue
+        bound = rule.less_equal[1]
+        if bound in roles.static and spec.column(bound).type in ("numeric", "integer"):
+            out.append(bound)
+    return list(dict.fromkeys(out))
+
+
 def infer_sequence_roles(df: pd.DataFrame, id_column: str, time_column: str) -> list[str]:
     """The static columns of a long table: those constant within every patient."""
     for name in (id_column, time_column):
@@ -123,6 +145,7 @@ class SequenceEncoder:
         fixed_length: bool = False,
         grid: tuple[float, float] | None = None,
         scaled: list[str] | None = None,
+        follow_up: list[str] | None = None,
     ):
         self.spec = spec
         self.static = static
@@ -134,11 +157,26 @@ class SequenceEncoder:
         # measurements scaled per patient: each patient's centre and half-range are static
         # attributes, the visits a shape in [-1, 1] (DoppelGANger's auto-normalisation)
         self.scaled = list(scaled or [])
+        # static bounds of the visit time, encoded as the time left after the last visit
+        self.follow_up = list(follow_up or [])
 
     # -- specs of the two tables ---------------------------------------------------------------
     @staticmethod
-    def _static_spec(spec: DatasetSpec, scaled: list[str]) -> DatasetSpec:
-        cols = [spec.column(c) for c in spec.sequence.static]
+    def _static_spec(spec: DatasetSpec, scaled: list[str], follow_up: list[str]) -> DatasetSpec:
+        cols = []
+        for name in spec.sequence.static:
+            col = spec.column(name)
+            if name in follow_up:  # what is left after the last visit: never negative
+                hi = col.bound("max")
+                col = ColumnSpec(
+                    name=AFTER + name,
+                    type=col.type,
+                    nullable=col.nullable,
+                    min=0,
+                    max=hi,
+                    decimals=col.decimals,
+                )
+            cols.append(col)
         for name in scaled:
             col = spec.column(name)
             lo, hi = col.bound("min"), col.bound("max")
@@ -169,7 +207,7 @@ class SequenceEncoder:
 
     @staticmethod
     def _tables(
-        df: pd.DataFrame, spec: DatasetSpec, scaled: list[str]
+        df: pd.DataFrame, spec: DatasetSpec, scaled: list[str], follow_up: list[str]
     ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
         roles = spec.sequence
         ids = pd.factorize(df[roles.id])[0]
@@ -179,6 +217,21 @@ class SequenceEncoder:
         steps = df[spec.temporal].copy()
         steps.insert(0, GAP, gaps)
         static = df.loc[first, roles.static].reset_index(drop=True)
+        if follow_up:
+            last = np.r_[first[1:], True]  # each patient's last visit
+            for name in follow_up:
+                bound = pd.to_numeric(static[name], errors="coerce").to_numpy(dtype=float)
+                left = bound - times[last]
+                if (left < 0).any():
+                    patient = df[roles.id].to_numpy()[first][np.flatnonzero(left < 0)[0]]
+                    raise SequenceError(
+                        f"column {name!r}: a visit lies after it for patient "
+                        f"{getattr(patient, 'item', lambda: patient)()!r} "
+                        f"(rule {roles.time} <= {name})"
+                    )
+                position = static.columns.get_loc(name)
+                static.insert(position, AFTER + name, left)
+                static = static.drop(columns=[name])
         for name in scaled:
             x = pd.to_numeric(df[name], errors="coerce").astype(float)
             by_patient = x.groupby(ids)
@@ -200,18 +253,30 @@ class SequenceEncoder:
         seed: int = 0,
         patient_scaling: bool = False,
         likeliest_modes: bool = False,
+        follow_up: list[str] | None = None,
     ) -> SequenceEncoder:
         """``patient_scaling``: numeric measurements as per-patient ranges (static) and shapes
         (visits) instead of raw values. ``likeliest_modes``: every visit's numbers (gap and
         measurements) encoded in their likeliest mode rather than a drawn one, so a patient's
-        smooth series does not hop between overlapping modes from one visit to the next."""
+        smooth series does not hop between overlapping modes from one visit to the next.
+        ``follow_up``: static columns bounding the visit time (``follow_up_bounds``), encoded as
+        the time left after the last visit."""
+        follow_up = list(follow_up or [])
+        allowed = follow_up_bounds(spec)
+        for name in follow_up:
+            if name not in allowed:
+                raise SequenceError(
+                    f"column {name!r}: follow_up needs a static numeric column that the spec "
+                    f"declares as a bound of the visit time ({spec.sequence.time} <= {name}); "
+                    f"such columns here: {allowed}"
+                )
         scaled = [
             c
             for c in spec.temporal
             if patient_scaling and spec.column(c).type in ("numeric", "integer")
         ]
         ordered = cls._ordered(df, spec)
-        static, steps, lengths, first = cls._tables(ordered, spec, scaled)
+        static, steps, lengths, first = cls._tables(ordered, spec, scaled, follow_up)
         later = steps[GAP].to_numpy()[~first]
         positive = later[later > 0]
         starts = steps[GAP].to_numpy()[first]
@@ -219,7 +284,7 @@ class SequenceEncoder:
         if np.ptp(starts) == 0 and (later.size == 0 or np.ptp(later) == 0):
             grid = (float(starts[0]), float(later[0]) if later.size else 1.0)
         static_transformer = (
-            TableTransformer.fit(static, cls._static_spec(spec, scaled), seed)
+            TableTransformer.fit(static, cls._static_spec(spec, scaled, follow_up), seed)
             if len(static.columns)
             else TableTransformer([])
         )
@@ -235,11 +300,12 @@ class SequenceEncoder:
             bool(lengths.min() == lengths.max()),
             grid,
             scaled,
+            follow_up,
         )
 
     def encode(self, df: pd.DataFrame, seed: int = 0) -> EncodedSequences:
         ordered = self._ordered(df, self.spec)
-        static, steps, lengths, _ = self._tables(ordered, self.spec, self.scaled)
+        static, steps, lengths, _ = self._tables(ordered, self.spec, self.scaled, self.follow_up)
         if lengths.max() > self.max_length:
             raise SequenceError(
                 f"a patient has {lengths.max()} visits; this model was fitted on at most "
@@ -307,7 +373,29 @@ class SequenceEncoder:
             out = pd.concat([out, static_rows], axis=1)
         out = pd.concat([out, rows], axis=1)
         out = out[keep].reset_index(drop=True)
+        if self.follow_up:  # each bound: the last kept visit's time plus the time left after it
+            last = out.groupby(roles.id, sort=False)[roles.time].transform("max").to_numpy()
+            for name in self.follow_up:
+                left = out.pop(AFTER + name)
+                values = self._bound(name, last.astype(float) + left.astype(float).to_numpy())
+                out[name] = (
+                    pd.Series(values, index=out.index).astype(left.dtype)
+                    if left.dtype.kind in "iu"
+                    else values
+                )
         return out[[c for c in self.spec.names if c in out.columns]]
+
+    def _bound(self, name: str, values: np.ndarray) -> np.ndarray:
+        """A follow-up bound in its column's precision, never before the last visit (rounding
+        goes up) and within the column's maximum (visits past it are censored by the caller)."""
+        col = self.spec.column(name)
+        decimals = 0 if col.type == "integer" else col.decimals
+        if decimals is not None:
+            scale = 10.0**decimals
+            values = np.ceil(np.round(values * scale, 6)) / scale  # up, not below the last visit
+            values = np.round(values, decimals)
+        hi = col.bound("max")
+        return values if hi is None else np.minimum(values, hi)
 
     def _unscale(self, name: str, values: np.ndarray) -> np.ndarray:
         """A scaled measurement back in its column's bounds and precision."""
@@ -327,6 +415,7 @@ class SequenceEncoder:
             "fixed_length": self.fixed_length,
             "grid": list(self.grid) if self.grid is not None else None,
             "scaled": self.scaled,
+            "follow_up": self.follow_up,
         }
 
     @classmethod
@@ -340,4 +429,5 @@ class SequenceEncoder:
             bool(data.get("fixed_length", False)),
             tuple(data["grid"]) if data.get("grid") else None,
             data.get("scaled", []),
+            data.get("follow_up", []),
         )

@@ -15,6 +15,7 @@ from generators.sequence import (
     SequenceEncoder,
     SequenceError,
     check_sequences,
+    follow_up_bounds,
     infer_sequence_roles,
     keep_constraints,
 )
@@ -311,7 +312,8 @@ def test_dgan_sampling_keeps_the_specs_constraints_with_exactly_n_patients() -> 
     bounded = spec.model_validate(
         {**spec.model_dump(), "constraints": [{"less_equal": ["day", "followup"]}]}
     )
-    settings = {"epochs": 30, "batch_size": 30, "rnn_hidden": 16, "threads": 1}
+    # follow_up off: the bound is generated as itself, and sampling censors the visits after it
+    settings = {"epochs": 30, "batch_size": 30, "rnn_hidden": 16, "threads": 1, "follow_up": False}
     model = registry.create("dgan", settings)
     model.fit(df, bounded, seed=0)
     free = registry.get("dgan").load(model.save())
@@ -331,6 +333,73 @@ def test_dgan_sampling_keeps_the_specs_constraints_with_exactly_n_patients() -> 
     free.spec = impossible  # ages 30-80 against visit days under 10: no history keeps it
     with pytest.raises(ConditionError, match=r"0 of 5 patients keeping age <= day"):
         free.sample(5, seed=1)
+
+
+def followup_visits(patients: int = 60, seed: int = 2) -> tuple[pd.DataFrame, object]:
+    """``make_visits`` with a static follow-up that ends 0-0.5 after the last visit, and the
+    spec declaring ``day <= followup``."""
+    rng = np.random.default_rng(3)
+    df = make_visits(patients, seed=seed)
+    last = df.groupby("pid")["day"].transform("max")
+    df["followup"] = (last + rng.uniform(0, 0.5, patients)[df["pid"] - 1000]).round(2)
+    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
+    spec = with_sequence(spec, "pid", "day", ["group", "age", "followup"])
+    spec = spec.model_validate(
+        {**spec.model_dump(), "constraints": [{"less_equal": ["day", "followup"]}]}
+    )
+    return df, spec
+
+
+def test_follow_up_is_encoded_as_the_time_left_after_the_last_visit() -> None:
+    df, spec = followup_visits()
+    assert follow_up_bounds(spec) == ["followup"]
+    encoder = SequenceEncoder.fit(df, spec, seed=0, follow_up=["followup"])
+    encoded = encoder.encode(df)
+    static = encoder.static.inverse(encoded.static)
+    assert "followup" not in static.columns
+    left = df.groupby("pid")["followup"].first() - df.groupby("pid")["day"].max()
+    np.testing.assert_allclose(static["__after__followup"], left.to_numpy(), atol=0.01)
+    assert (static["__after__followup"] >= 0).all()
+    back = encoder.decode(encoded.static, encoded.steps, encoded.lengths, first_id=1000)
+    assert list(back.columns) == list(df.columns)
+    np.testing.assert_allclose(back["followup"], df["followup"], atol=0.011)
+    assert (back["day"] <= back["followup"]).all()
+    again = SequenceEncoder.from_dict(spec, encoder.to_dict())
+    assert again.follow_up == ["followup"]
+    pd.testing.assert_frame_equal(
+        again.decode(encoded.static, encoded.steps, encoded.lengths, first_id=1000), back
+    )
+
+
+def test_follow_up_refuses_undeclared_columns_and_real_visits_after_the_bound() -> None:
+    df, spec = followup_visits()
+    with pytest.raises(SequenceError, match=r"'age': follow_up needs .*day <= age"):
+        SequenceEncoder.fit(df, spec, follow_up=["age"])
+    late = df.copy()
+    late.loc[late["pid"] == 1003, "followup"] = 0.1  # before that patient's later visits
+    with pytest.raises(SequenceError, match=r"'followup': a visit lies after it for patient 1003"):
+        SequenceEncoder.fit(late, spec, follow_up=["followup"])
+
+
+def test_dgan_keeps_a_follow_up_bound_by_construction() -> None:
+    """With the bound declared, every drawn patient keeps it before any censoring: no visit is
+    cut, and sampling keeps exactly the histories the networks produced."""
+    df, spec = followup_visits()
+    settings = {"epochs": 30, "batch_size": 30, "rnn_hidden": 16, "threads": 1}
+    model = registry.create("dgan", settings)
+    model.fit(df, spec, seed=0)
+    assert model.encoder.follow_up == ["followup"]
+    drawn = model._draw(300, 5, 0)
+    assert (drawn["day"] <= drawn["followup"]).all()
+    assert drawn.groupby("pid")["followup"].nunique().eq(1).all()  # still static
+    left = drawn.groupby("pid")["followup"].first() - drawn.groupby("pid")["day"].max()
+    assert left.between(0, 1.0).all() and left.std() > 0  # real: 0 to 0.5 after the last visit
+    pd.testing.assert_frame_equal(keep_constraints(drawn, spec), drawn)  # nothing to censor
+    synth = model.sample(300, seed=5)
+    assert synth["pid"].nunique() == 300
+    check_sequences(synth, spec)
+    copy = registry.get("dgan").load(model.save())
+    pd.testing.assert_frame_equal(copy.sample(300, seed=5), synth)
 
 
 def test_ema_samples_from_the_average_of_the_live_weights_by_default() -> None:

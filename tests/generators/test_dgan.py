@@ -402,6 +402,39 @@ def test_dgan_keeps_a_follow_up_bound_by_construction() -> None:
     pd.testing.assert_frame_equal(copy.sample(300, seed=5), synth)
 
 
+def test_persistent_draws_share_a_patients_noise_across_its_visits() -> None:
+    """With the networks' logits equal at every visit, ``persistent_draws`` gives each patient
+    one category for all its visits (one draw a patient), while independent draws change it
+    between visits; both follow the same probabilities across patients."""
+    import torch
+
+    df = make_visits(40, seed=1)
+    small = {"epochs": 2, "batch_size": 40, "rnn_hidden": 8, "static_dim": [16], "threads": 1}
+    model = registry.create("dgan", {**small, "persistent_draws": True})
+    model.fit(df, visits_spec(df), seed=0)
+    out = model.sequence_net.out
+    with torch.no_grad():  # every visit of every patient: logits 0, every category as likely
+        out.weight.zero_()
+        out.bias.zero_()
+    shared = model._draw(400, 3, 0)
+    independent = copy_with(model, persistent_draws=False)._draw(400, 3, 0)
+    many = shared.groupby("pid").filter(lambda p: len(p) > 1)
+    assert many["pid"].nunique() > 50
+    assert many.groupby("pid")["stage"].nunique().eq(1).all()
+    moved = independent.groupby("pid").filter(lambda p: len(p) > 1)
+    assert moved.groupby("pid")["stage"].nunique().gt(1).mean() > 0.5
+    for d in (shared, independent):  # the same probabilities: stage I or II alike
+        assert abs(d.groupby("pid").head(1)["stage"].eq("I").mean() - 0.5) < 0.08
+    pd.testing.assert_frame_equal(shared, model._draw(400, 3, 0))
+
+
+def copy_with(model, **settings):  # noqa: ANN001, ANN003, ANN201
+    """The same fitted networks under other settings."""
+    other = registry.get("dgan").load(model.save())
+    other.config = other.config.model_copy(update=settings)
+    return other
+
+
 def test_ema_samples_from_the_average_of_the_live_weights_by_default() -> None:
     """``ema_decay`` (0.995 unless set): the fitted model is the moving average
     (``update_average``, with its warm-up) of the weights the optimiser produced, step by step

@@ -77,6 +77,46 @@ def test_draw_with_the_callers_noise_subtracts_it_from_the_blocks():
             np.testing.assert_array_equal(modes_m[:, cols], drawn_m[:, cols])
 
 
+def test_activate_with_the_callers_noise_is_the_soft_draw_of_logits_minus_noise():
+    """Training's soft activation with ``noise`` given: each block is the softmax of its logits
+    minus exactly its slice of that noise at temperature tau (no draw of its own)."""
+    layout = SpanLayout(SPANS)
+    raw = torch.randn(300, 12, dtype=torch.float64)
+    u = torch.rand(300, 12 - layout.scalars, dtype=torch.float64)
+    noise = negative_gumbel_(u)
+    out = layout.activate(raw, 0.5, noise=noise)
+    expected = torch.cat([raw[:, 2:4] - noise[:, 0:2], raw[:, 4:6] - noise[:, 2:4]], dim=1)
+    for k in range(2):  # the two 2-wide blocks of model order
+        np.testing.assert_allclose(
+            out[:, 2 + 2 * k : 4 + 2 * k].numpy(),
+            torch.softmax(expected[:, 2 * k : 2 * k + 2] / 0.5, dim=1).numpy(),
+        )
+    np.testing.assert_allclose(out[:, :2].numpy(), torch.tanh(raw[:, :2]).numpy())
+
+
+def test_noise_shared_by_a_patients_visits_draws_each_visit_from_its_own_softmax():
+    """One Gumbel draw a patient, repeated at every visit (DGAN's ``persistent_draws``): each
+    visit's category is still distributed as its softmax, and it changes only where the
+    probabilities change (here from visit 3 on), never between visits of equal logits."""
+    layout = SpanLayout(SPANS)
+    patients, visits = 20_000, 5
+    before, after = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([2.0, 1.0, 0.0])
+    raw = torch.zeros(patients, visits, 12)
+    raw[:, :3, 7:10], raw[:, 3:, 7:10] = before, after  # span c, in matrix order
+    raw = raw.reshape(-1, 12)[:, layout.order]
+    blocks = 12 - layout.scalars
+    u = torch.rand(patients, 1, blocks, generator=torch.Generator().manual_seed(2))
+    shared = negative_gumbel_(u).expand(patients, visits, blocks).reshape(-1, blocks)
+    picks = layout.from_model(layout.activate(raw, 0.2, hard=True, noise=shared).numpy())
+    picks = picks[:, 7:10].argmax(axis=1).reshape(patients, visits)
+    assert (picks[:, :3] == picks[:, :1]).all() and (picks[:, 3:] == picks[:, 3:4]).all()
+    for t, logits in ((0, before), (4, after)):
+        shares = np.bincount(picks[:, t], minlength=3) / patients
+        np.testing.assert_allclose(shares, F.softmax(logits, dim=0).numpy(), atol=0.015)
+    changed = (picks[:, 3] != picks[:, 2]).mean()
+    assert 0.3 < changed < 0.7  # the draw follows the new probabilities: many patients move
+
+
 def test_log_probs_and_columns_point_at_each_category():
     layout = SpanLayout(SPANS)
     raw = torch.randn(8, 12, dtype=torch.float64)

@@ -102,13 +102,21 @@ def write_pbc2_csv(folder: str | Path) -> Path:
 PBC2_HOLDOUT = 0.3
 
 
+# every PBC2 visit lies within the patient's follow-up (no visit after death, transplant or
+# censoring); declared, dgan generates the follow-up as the time left after the last visit
+PBC2_FOLLOW_UP = {"less_equal": ["year", "years"]}
+
+
 def pbc2_demo_config(data: str | Path, output: str, **settings: Any) -> RunConfig:
     """The time-series demo's run: patient ``id``, visit time ``year``; predict death
-    (``status2``), with follow-up length and its status kept out of the utility models."""
+    (``status2``), with follow-up length and its status kept out of the utility models; no
+    visit after follow-up ends (``PBC2_FOLLOW_UP``, beside any rules the caller adds)."""
     from flows.timeseries_data import PBC2_NON_PREDICTORS
 
     if settings.get("epochs") is None:
         settings["epochs"] = PBC2_EPOCHS
+    extra = [dict(rule) for rule in settings.pop("constraints", None) or []]
+    settings["constraints"] = [PBC2_FOLLOW_UP, *(r for r in extra if r != PBC2_FOLLOW_UP)]
     return RunConfig(
         data=str(data),
         dataset="pbc2",

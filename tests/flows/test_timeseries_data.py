@@ -26,3 +26,22 @@ def test_ecg200_is_200_heartbeats_of_96_samples() -> None:
     assert spec.temporal == ["value"] and spec.sequence.static == ["label"]
     labels = df.groupby("id")["label"].first().value_counts()
     assert labels.to_dict() == {"normal": 133, "abnormal": 67}
+
+
+def test_the_pbc2_demo_declares_follow_up_as_the_bound_of_every_visit(tmp_path) -> None:  # noqa: ANN001
+    """Every real visit lies within its patient's follow-up, so the demo declares the rule
+    (and dgan generates the follow-up after the last visit); a caller's rules come beside it."""
+    from flows.demo import PBC2_FOLLOW_UP, pbc2_demo_config
+    from generators.constraints import breaks
+    from generators.schema import Constraint
+
+    df = data.pbc2_frame()
+    rule = Constraint.model_validate(PBC2_FOLLOW_UP)
+    assert not breaks(df, rule).any()
+    config = pbc2_demo_config(tmp_path / "pbc2.csv", str(tmp_path / "out"))
+    assert config.constraints == [rule]
+    more = {"less_equal": ["age", "years"]}
+    config = pbc2_demo_config(
+        tmp_path / "pbc2.csv", str(tmp_path / "out"), constraints=[PBC2_FOLLOW_UP, more]
+    )
+    assert [c.describe() for c in config.constraints] == ["year <= years", "age <= years"]

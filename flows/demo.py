@@ -83,10 +83,10 @@ def demo_config(data: str | Path, output: str, **settings: Any) -> RunConfig:
 
 
 # -- patient histories: PBC2 --------------------------------------------------------------------
-# 300: with dgan's weight averaging (ema_decay) the 600 epochs of before gave the best scores yet
-# but synthetic patients nearer to training than to holdout ones (nearest-history share 0.593,
-# over the gate's 0.55); at 300 the share is 0.548 with discriminative 0.136 (0.239 before) and
-# TSTR 0.830 (0.880); at 1500 without averaging it was 0.605. benchmarks/README.md
+# 300: with the follow-up rule declared and persistent draws (dgan's defaults), five splits at
+# 300 epochs gave discriminative 0.142 and TSTR 0.94 x TRTR; at 600 synthetic patients came
+# nearer to training than to holdout ones (this split: nearest-history share 0.562, over the
+# gate's 0.55; at 300 it is 0.544). benchmarks/README.md
 PBC2_EPOCHS = 300
 
 

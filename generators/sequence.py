@@ -224,9 +224,9 @@ class SequenceEncoder:
                 left = bound - times[last]
                 if (left < 0).any():
                     patient = df[roles.id].to_numpy()[first][np.flatnonzero(left < 0)[0]]
+                    patient = patient.item() if hasattr(patient, "item") else patient
                     raise SequenceError(
-                        f"column {name!r}: a visit lies after it for patient "
-                        f"{getattr(patient, 'item', lambda: patient)()!r} "
+                        f"column {name!r}: a visit lies after it for patient {patient!r} "
                         f"(rule {roles.time} <= {name})"
                     )
                 position = static.columns.get_loc(name)

@@ -115,7 +115,7 @@ def pbc2_demo_config(data: str | Path, output: str, **settings: Any) -> RunConfi
 
     if settings.get("epochs") is None:
         settings["epochs"] = PBC2_EPOCHS
-    extra = [dict(rule) for rule in settings.pop("constraints", None) or []]
+    extra = settings.pop("constraints", None) or []
     settings["constraints"] = [PBC2_FOLLOW_UP, *(r for r in extra if r != PBC2_FOLLOW_UP)]
     return RunConfig(
         data=str(data),

@@ -88,8 +88,7 @@ class SpanLayout:
                 )
                 part = negative_gumbel_(u)
             else:
-                part = noise[:, start - self.scalars : start - self.scalars + count * dim]
-                part = part.reshape(n, count, dim)
+                part = self._slice(noise, start, count, dim).reshape(n, count, dim)
             part = self._mode_noise(part, g, likeliest_modes)
             parts.append(torch.softmax((logits - part) / tau, dim=2).reshape(n, count * dim))
         return torch.cat(parts, dim=1)
@@ -121,9 +120,13 @@ class SpanLayout:
                 u = torch.rand(block.shape, generator=generator, device=raw.device, dtype=raw.dtype)
                 part = negative_gumbel_(u)
             else:
-                part = noise[:, start - self.scalars : start - self.scalars + count * dim]
+                part = self._slice(noise, start, count, dim)
             block -= self._mode_noise(part, g, likeliest_modes)
         return raw
+
+    def _slice(self, noise: torch.Tensor, start: int, count: int, dim: int) -> torch.Tensor:
+        """A group's columns of the caller's noise, which covers the blocks alone (no scalars)."""
+        return noise[:, start - self.scalars : start - self.scalars + count * dim]
 
     def _mode_noise(self, noise: torch.Tensor, g: int, likeliest_modes: bool) -> torch.Tensor:
         """Group ``g``'s Gumbel noise, zero on a number's mode blocks with ``likeliest_modes``."""

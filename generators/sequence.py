@@ -229,9 +229,8 @@ class SequenceEncoder:
                         f"column {name!r}: a visit lies after it for patient {patient!r} "
                         f"(rule {roles.time} <= {name})"
                     )
-                position = static.columns.get_loc(name)
-                static.insert(position, AFTER + name, left)
-                static = static.drop(columns=[name])
+                static[name] = left
+                static = static.rename(columns={name: AFTER + name})
         for name in scaled:
             x = pd.to_numeric(df[name], errors="coerce").astype(float)
             by_patient = x.groupby(ids)

@@ -52,6 +52,28 @@ def visits_spec(df: pd.DataFrame):  # noqa: ANN201
     return with_sequence(spec, "pid", "day", ["group", "age"])
 
 
+def followup_visits(patients: int = 60, seed: int = 2) -> tuple[pd.DataFrame, object]:
+    """``make_visits`` with a static follow-up that ends 0-0.5 after the last visit, and the
+    spec declaring ``day <= followup``."""
+    rng = np.random.default_rng(3)
+    df = make_visits(patients, seed=seed)
+    last = df.groupby("pid")["day"].transform("max")
+    df["followup"] = (last + rng.uniform(0, 0.5, patients)[df["pid"] - 1000]).round(2)
+    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
+    spec = with_sequence(spec, "pid", "day", ["group", "age", "followup"])
+    spec = spec.model_validate(
+        {**spec.model_dump(), "constraints": [{"less_equal": ["day", "followup"]}]}
+    )
+    return df, spec
+
+
+def copy_with(model, **settings):  # noqa: ANN001, ANN003, ANN201
+    """The same fitted networks under other settings."""
+    other = registry.get("dgan").load(model.save())
+    other.config = other.config.model_copy(update=settings)
+    return other
+
+
 def test_static_columns_are_the_ones_constant_within_every_patient() -> None:
     df = make_visits()
     assert infer_sequence_roles(df, "pid", "day") == ["group", "age"]
@@ -271,8 +293,7 @@ def test_likeliest_modes_encode_and_sample_visit_numbers_in_their_likeliest_mode
     assert again.config.likeliest_modes
     pd.testing.assert_frame_equal(again.sample(60, seed=2), model.sample(60, seed=2))
     # the same weights sampled with modes drawn: categories equal, numbers not
-    copy = registry.get("dgan").load(model.save())
-    copy.config = copy.config.model_copy(update={"likeliest_modes": False})
+    copy = copy_with(model, likeliest_modes=False)
     a, b = model.sample(60, seed=2), copy.sample(60, seed=2)
     pd.testing.assert_series_equal(a["group"], b["group"])
     assert not np.allclose(a["lab"].fillna(0), b["lab"].fillna(0))
@@ -306,15 +327,8 @@ def test_keep_constraints_censors_at_a_time_bound_and_drops_patients_breaking_ot
 
 
 def test_dgan_sampling_keeps_the_specs_constraints_with_exactly_n_patients() -> None:
-    rng = np.random.default_rng(3)
-    df = make_visits(60, seed=2)
-    last = df.groupby("pid")["day"].transform("max")
-    df["followup"] = (last + rng.uniform(0, 0.5, df["pid"].nunique())[df["pid"] - 1000]).round(2)
-    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
-    spec = with_sequence(spec, "pid", "day", ["group", "age", "followup"])
-    bounded = spec.model_validate(
-        {**spec.model_dump(), "constraints": [{"less_equal": ["day", "followup"]}]}
-    )
+    df, bounded = followup_visits()
+    spec = bounded.model_copy(update={"constraints": []})
     # follow_up off: the bound is generated as itself, and sampling censors the visits after it
     settings = {"epochs": 30, "batch_size": 30, "rnn_hidden": 16, "threads": 1, "follow_up": False}
     model = registry.create("dgan", settings)
@@ -336,21 +350,6 @@ def test_dgan_sampling_keeps_the_specs_constraints_with_exactly_n_patients() -> 
     free.spec = impossible  # ages 30-80 against visit days under 10: no history keeps it
     with pytest.raises(ConditionError, match=r"0 of 5 patients keeping age <= day"):
         free.sample(5, seed=1)
-
-
-def followup_visits(patients: int = 60, seed: int = 2) -> tuple[pd.DataFrame, object]:
-    """``make_visits`` with a static follow-up that ends 0-0.5 after the last visit, and the
-    spec declaring ``day <= followup``."""
-    rng = np.random.default_rng(3)
-    df = make_visits(patients, seed=seed)
-    last = df.groupby("pid")["day"].transform("max")
-    df["followup"] = (last + rng.uniform(0, 0.5, patients)[df["pid"] - 1000]).round(2)
-    spec = infer_spec(df, name="visits", target="group", id_columns=["pid"])
-    spec = with_sequence(spec, "pid", "day", ["group", "age", "followup"])
-    spec = spec.model_validate(
-        {**spec.model_dump(), "constraints": [{"less_equal": ["day", "followup"]}]}
-    )
-    return df, spec
 
 
 def test_follow_up_is_encoded_as_the_time_left_after_the_last_visit() -> None:
@@ -429,13 +428,6 @@ def test_persistent_draws_share_a_patients_noise_across_its_visits() -> None:
     for d in (shared, independent):  # the same probabilities: stage I or II alike
         assert abs(d.groupby("pid").head(1)["stage"].eq("I").mean() - 0.5) < 0.08
     pd.testing.assert_frame_equal(shared, model._draw(400, 3, 0))
-
-
-def copy_with(model, **settings):  # noqa: ANN001, ANN003, ANN201
-    """The same fitted networks under other settings."""
-    other = registry.get("dgan").load(model.save())
-    other.config = other.config.model_copy(update=settings)
-    return other
 
 
 def test_ema_samples_from_the_average_of_the_live_weights_by_default() -> None:

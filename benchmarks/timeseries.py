@@ -3,12 +3,14 @@ predictive score, autocorrelation gap, nearest-sequence share, and DGAN's time p
 
     .venv/bin/python benchmarks/timeseries.py [--epochs 400] [--data pbc2 ecg200]
         [--seeds 0 1 2 | --folds 5] [--set NAME=VALUE ...] [--constraint A<=B ...]
-        [--no-baseline]
+        [--no-baseline] [--fit-seed-offset N]
 
 ``--set`` passes a ``dgan`` setting (a JSON value, as ``synthcare generate --set``); ``--seeds``
 repeats the split, the fit and the sampling for each seed and adds the mean over them;
 ``--folds K`` splits the patients into K stratified folds instead, each the holdout once (fit and
 sampling seeds = fold number), so every patient is scored as unseen exactly once;
+``--fit-seed-offset N`` adds N to the fit and sampling seeds (not to the split), so a setting's
+figures can be repeated on the same holdouts with other networks;
 ``--constraint`` adds a rule to the data set's spec, as ``synthcare generate --constraint``.
 
 Patients are split 80 / 20 (stratified by outcome). The baseline keeps what is easy: each
@@ -124,6 +126,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--constraint", action="append", default=[], metavar="A<=B")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--fit-seed-offset", type=int, default=0, metavar="N")
     args = ap.parse_args()
     settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
 
@@ -135,7 +138,7 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores; date: {time.strftime('%Y-%m-%d')}; "
         f"dgan {args.epochs} epochs; settings {settings or 'default'}; "
         f"{f'{args.folds} folds' if args.folds else f'seeds {args.seeds}'}; "
-        f"constraints {args.constraint or 'none'}"
+        f"constraints {args.constraint or 'none'}; fit seed offset {args.fit_seed_offset}"
     )
     print(
         "| data | seed | model | s/epoch | discriminative | TSTR AUC (TRTR) | TSTR / TRTR | "
@@ -157,8 +160,9 @@ def main() -> None:
         for seed, train, holdout in splits:
             patients = train[spec.sequence.id].nunique()
             model = registry.create("dgan", {"epochs": args.epochs, **settings})
-            report = model.fit(train, spec, seed=seed)
-            runs = {"dgan": (model.sample(patients, seed=seed + 1), report.seconds_per_epoch)}
+            fit_seed = seed + args.fit_seed_offset
+            report = model.fit(train, spec, seed=fit_seed)
+            runs = {"dgan": (model.sample(patients, seed=fit_seed + 1), report.seconds_per_epoch)}
             if not args.no_baseline:
                 runs["baseline"] = (baseline(train, spec, patients, seed=seed + 1), None)
             for label, (synth, per_epoch) in runs.items():

@@ -55,6 +55,7 @@ from generators.sequence import (
     follow_up_bounds,
     keep_constraints,
 )
+from generators.summaries import PatientSummaries
 
 EpochCallback = Callable[[int, int, dict[str, float]], None]
 SAMPLE_CHUNK = 2_000  # patients per generator call when sampling
@@ -109,6 +110,11 @@ class DGANConfig(BaseModel):
     # 0.38 -> 0.16 (real 0.14) and the discriminative score 0.200 -> 0.113 over three splits
     # (benchmarks/README.md). False: an independent draw at every visit
     persistent_draws: bool = True
+    # weight of a third critic on each patient's static attributes with the summaries a
+    # clinical model reads from its history (per measurement: mean, min, max, last value, trend,
+    # share measured; per category: the last one; ``generators.summaries``), which the
+    # whole-history critic under-weighs on a few hundred patients. 0: off
+    summary_critic_weight: float = Field(0.0, ge=0)
 
 
 def _mlp(i: int, hidden: tuple[int, ...], o: int) -> nn.Sequential:
@@ -264,6 +270,12 @@ class DGAN:
         static_critic = _mlp(max(ws, 1), cfg.critic_dim, 1).to(device)
         generators = [*self.static_net.parameters(), *self.sequence_net.parameters()]
         critics = [*critic.parameters(), *static_critic.parameters()]
+        summarise = None
+        if cfg.summary_critic_weight:  # (static, history summaries) judged together
+            summarise = PatientSummaries(self.encoder.steps, self.step_layout, length)
+            real_summary = torch.cat([real_static, summarise(real_steps, real_presence)], dim=1)
+            summary_critic = _mlp(real_summary.shape[1], cfg.critic_dim, 1).to(device)
+            critics += list(summary_critic.parameters())
         opt_g = torch.optim.Adam(generators, lr=cfg.lr, betas=(0.5, 0.9))
         opt_d = torch.optim.Adam(critics, lr=cfg.lr, betas=(0.5, 0.9))
         batch = min(cfg.batch_size, n)
@@ -299,7 +311,7 @@ class DGAN:
         history: list[dict[str, float]] = []
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
-            totals, outcome_totals = np.zeros(2), np.zeros(2)
+            totals, outcome_totals, summary_total = np.zeros(2), np.zeros(2), 0.0
             for _ in range(steps_per_epoch):
                 rows = torch.as_tensor(rng.choice(n, size=batch, replace=False), device=device)
                 real = whole(real_static[rows], real_steps[rows], real_presence[rows])
@@ -317,12 +329,25 @@ class DGAN:
                     - static_critic(real_s).mean()
                     + penalty(static_critic, real_s, fake_s.detach())
                 )
+                total_d = loss_d + cfg.static_critic_weight * loss_s
+                if summarise is not None:
+                    real_m = real_summary[rows]
+                    fake_m = torch.cat([fake_static, summarise(fake_steps, fake_presence)], dim=1)
+                    distance = (
+                        summary_critic(real_m).mean() - summary_critic(fake_m.detach()).mean()
+                    )
+                    total_d = total_d + cfg.summary_critic_weight * (
+                        penalty(summary_critic, real_m, fake_m.detach()) - distance
+                    )
+                    summary_total += distance.item()
                 opt_d.zero_grad(set_to_none=True)
-                (loss_d + cfg.static_critic_weight * loss_s).backward()
+                total_d.backward()
                 opt_d.step()
                 loss_g = (
                     -critic(fake).mean() - cfg.static_critic_weight * static_critic(fake_s).mean()
                 )
+                if summarise is not None:
+                    loss_g = loss_g - cfg.summary_critic_weight * summary_critic(fake_m).mean()
                 if outcome is not None:
                     fit_c = nn.functional.cross_entropy(
                         classifier(visits(real_steps[rows], real_presence[rows])),
@@ -353,6 +378,8 @@ class DGAN:
             if outcome is not None:  # cross entropy of the outcome classifier, real / generated
                 real_ce, fake_ce = (outcome_totals / steps_per_epoch).tolist()
                 losses.update(outcome_real=real_ce, outcome_generated=fake_ce)
+            if summarise is not None:  # the summary critic's estimate of the Wasserstein distance
+                losses["summary_distance"] = summary_total / steps_per_epoch
             history.append({"epoch": epoch, **losses})
             if on_epoch is not None:
                 on_epoch(epoch, cfg.epochs, losses)

@@ -271,6 +271,32 @@ def test_outcome_classifier_learns_the_target_from_the_visits_and_is_off_by_defa
     assert other._outcome_block() is None
 
 
+def test_summary_critic_judges_static_attributes_with_history_summaries() -> None:
+    """``summary_critic_weight``: a third critic reads (static, ``PatientSummaries``); its
+    Wasserstein estimate is in the history and the generator trains against it. At weight 0
+    there is no such critic: the same losses and patients as a model without the setting."""
+    df = make_visits(80, seed=1)
+    spec = visits_spec(df)
+    small = {"epochs": 20, "batch_size": 40, "static_dim": [32], "rnn_hidden": 16}
+    small |= {"critic_dim": [32], "threads": 1}
+    fits = {}
+    for weight in (None, 0.0, 1.0):
+        model = registry.create(
+            "dgan", small if weight is None else {**small, "summary_critic_weight": weight}
+        )
+        fits[weight] = (model, model.fit(df, spec, seed=0).history)
+    plain, off, on = (fits[w][1] for w in (None, 0.0, 1.0))
+    assert "summary_distance" not in off[-1] and off == plain
+    pd.testing.assert_frame_equal(fits[0.0][0].sample(30, seed=1), fits[None][0].sample(30, seed=1))
+    distance = [h["summary_distance"] for h in on]
+    assert len(distance) == 20 and np.isfinite(distance).all()
+    # the critic finds the summaries that tell generated patients from real ones ...
+    assert np.mean(distance) > 0
+    # ... and the generator is trained against it: other weights, other patients
+    assert on[0]["generator"] != off[0]["generator"]
+    assert not fits[1.0][0].sample(30, seed=1).equals(fits[None][0].sample(30, seed=1))
+
+
 def test_likeliest_modes_encode_and_sample_visit_numbers_in_their_likeliest_mode() -> None:
     """``likeliest_modes``: every visit's numbers (gap, lab) are encoded in their likeliest
     mixture mode and sampled in the mode the network scores highest; the static numbers (age)

@@ -277,7 +277,7 @@ def test_summary_critic_judges_static_attributes_with_history_summaries() -> Non
     there is no such critic: the same losses and patients as a model without the setting."""
     df = make_visits(80, seed=1)
     spec = visits_spec(df)
-    small = {"epochs": 20, "batch_size": 40, "static_dim": [32], "rnn_hidden": 16}
+    small = {"epochs": 10, "batch_size": 40, "static_dim": [32], "rnn_hidden": 16}
     small |= {"critic_dim": [32], "threads": 1}
     fits = {}
     for weight in (None, 0.0, 1.0):
@@ -289,7 +289,7 @@ def test_summary_critic_judges_static_attributes_with_history_summaries() -> Non
     assert "summary_distance" not in off[-1] and off == plain
     pd.testing.assert_frame_equal(fits[0.0][0].sample(30, seed=1), fits[None][0].sample(30, seed=1))
     distance = [h["summary_distance"] for h in on]
-    assert len(distance) == 20 and np.isfinite(distance).all()
+    assert len(distance) == 10 and np.isfinite(distance).all()
     # the critic finds the summaries that tell generated patients from real ones ...
     assert np.mean(distance) > 0
     # ... and the generator is trained against it: other weights, other patients

@@ -64,9 +64,12 @@ class Stack:
         for proc in reversed(self.processes.values()):  # workers first, the server last
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+        # one shared grace period: a worker that ignores SIGTERM (measured: each took the whole
+        # 30 s it was given, 90 s a teardown) is killed when it runs out, not after its own wait
+        deadline = time.monotonic() + 10
         for proc in reversed(self.processes.values()):
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

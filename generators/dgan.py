@@ -297,6 +297,14 @@ class DGAN:
             (grad,) = torch.autograd.grad(net(mixed).sum(), mixed, create_graph=True)
             return cfg.gradient_penalty * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
+        def critic_loss(
+            net: nn.Module, real: torch.Tensor, fake: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            """A WGAN-GP critic's loss on a batch, and its Wasserstein estimate (real - fake)."""
+            fake = fake.detach()
+            fake_score, real_score = net(fake).mean(), net(real).mean()
+            return fake_score - real_score + penalty(net, real, fake), real_score - fake_score
+
         outcome = self._outcome_block()
         if outcome is not None:  # the auxiliary classifier: visits -> outcome category
             classifier = _mlp(length * (wt + 1), cfg.critic_dim, outcome[1] - outcome[0])
@@ -324,26 +332,14 @@ class DGAN:
                 fake = whole(fake_static, fake_steps, fake_presence)
                 pad = (lambda x: x) if ws else (lambda x: x.new_zeros(len(x), 1))
                 real_s, fake_s = pad(real_static[rows]), pad(fake_static)
-                loss_d = (
-                    critic(fake.detach()).mean()
-                    - critic(real).mean()
-                    + penalty(critic, real, fake.detach())
-                )
-                loss_s = (
-                    static_critic(fake_s.detach()).mean()
-                    - static_critic(real_s).mean()
-                    + penalty(static_critic, real_s, fake_s.detach())
-                )
+                loss_d, _ = critic_loss(critic, real, fake)
+                loss_s, _ = critic_loss(static_critic, real_s, fake_s)
                 total_d = loss_d + cfg.static_critic_weight * loss_s
                 if summarise is not None:
                     real_m = real_summary[rows]
                     fake_m = torch.cat([fake_static, summarise(fake_steps, fake_presence)], dim=1)
-                    distance = (
-                        summary_critic(real_m).mean() - summary_critic(fake_m.detach()).mean()
-                    )
-                    total_d = total_d + cfg.summary_critic_weight * (
-                        penalty(summary_critic, real_m, fake_m.detach()) - distance
-                    )
+                    loss_m, distance = critic_loss(summary_critic, real_m, fake_m)
+                    total_d = total_d + cfg.summary_critic_weight * loss_m
                     summary_total += distance.item()
                 opt_d.zero_grad(set_to_none=True)
                 total_d.backward()

@@ -93,26 +93,28 @@ class PatientSummaries:
             any_sure = sure.amax(1)
             low = (value + (1 - sure) * _MASKED).amin(1) * any_sure
             high = (value - (1 - sure) * _MASKED).amax(1) * any_sure
-            last_index = (sure * (index + 1)).argmax(1, keepdim=True)  # 0 when none is sure
-            last = value.gather(1, last_index)[:, 0] * any_sure
+            last = value.gather(1, _last(sure, index)[:, None])[:, 0] * any_sure
             # the trend over the visits measured for sure: a visit barely present would
             # otherwise fix a whole line (a weighted fit through two points ignores the weights)
-            t_bar = (sure * index).sum(1, keepdim=True) / sure.sum(1, keepdim=True).clamp(min=1)
+            n_sure = sure.sum(1, keepdim=True).clamp(min=1)
+            t_bar = (sure * index).sum(1, keepdim=True) / n_sure
             dt = (index - t_bar) * sure
-            centred = value - (sure * value).sum(1, keepdim=True) / sure.sum(1, keepdim=True).clamp(
-                min=1
-            )
+            centred = value - (sure * value).sum(1, keepdim=True) / n_sure
             slope = (dt * centred).sum(1) / (dt * (index - t_bar)).sum(1).clamp(min=1e-6)
             stats = [mean, low, high, last, slope * max(self.length - 1, 1)]
             if missing is not None:
                 stats.append(count / presence.sum(1).clamp(min=1e-6))
             parts.append(torch.stack(stats, dim=1))
         if self.categories:
-            visits = (presence > 0.5).to(steps.dtype)
-            last_visit = (visits * (index + 1)).argmax(1)  # the last visit present for sure
+            last_visit = _last((presence > 0.5).to(steps.dtype), index)  # present for sure
             at_last = steps[torch.arange(n, device=steps.device), last_visit]  # (n, Wt)
             for columns in self.categories:
                 parts.append(at_last[:, columns])
         if not parts:
             return steps.new_zeros(n, 0)
         return torch.cat(parts, dim=1)
+
+
+def _last(mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(n,) index of each row's last visit where ``mask`` (n, L) is 1; 0 where it is nowhere."""
+    return (mask * (index + 1)).argmax(1)

@@ -39,7 +39,7 @@ CHECKS: list[tuple[str, str, str, str]] = [
     ),
     ("column_shape_similarity", ">=", "min_column_shapes", "column distributions differ too much"),
     (
-        "tstr_auc_ratio",
+        "tstr_ratio",
         ">=",
         "min_tstr_ratio",
         "models trained on synthetic data predict too poorly",
@@ -54,15 +54,29 @@ class GateDecision:
     checks: list[dict[str, Any]] = field(default_factory=list)
 
 
+def tstr_ratio(summary: Mapping[str, Any]) -> float | None:
+    """TSTR / TRTR on the target: AUC for a class, R² for a number (when the real model explains
+    anything), else the C-index; None without a target."""
+    for metric in ("auc", "r2", "cindex"):
+        real, synth = summary.get(f"trtr_{metric}"), summary.get(f"tstr_{metric}")
+        if real is not None and synth is not None and real > 0:
+            return synth / real
+    return None
+
+
+def has_target(summary: Mapping[str, Any]) -> bool:
+    return any(str(k).startswith("trtr_") for k in summary)
+
+
 def decide(summary: Mapping[str, Any], thresholds: Mapping[str, float | None]) -> GateDecision:
-    """Compare each metric with its threshold (None: not checked; a missing metric fails)."""
+    """Compare each metric with its threshold (None: not checked; a missing metric fails). The
+    utility floor applies to runs with a target: a table without one has nothing to predict."""
     values = dict(summary)
-    if "tstr_auc" in values and values.get("trtr_auc"):
-        values["tstr_auc_ratio"] = values["tstr_auc"] / values["trtr_auc"]
+    values["tstr_ratio"] = tstr_ratio(values)
     decision = GateDecision(passed=True)
     for metric, op, name, meaning in CHECKS:
         limit = thresholds.get(name)
-        if limit is None:
+        if limit is None or (metric == "tstr_ratio" and not has_target(values)):
             continue
         value = values.get(metric)
         ok = value is not None and (value <= limit if op == "<=" else value >= limit)

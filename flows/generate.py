@@ -155,7 +155,7 @@ def _train(
 ) -> tuple[Trained, Selection | None]:
     """One training, or with generator auto the candidates' fan-out first."""
     seed, selection = config.seed, None
-    if config.auto:
+    if generator == "auto":
         selection = clock("select", _select, run_url, train_url, spec, config)
         generator, settings = selection.chosen.generator, selection.chosen.settings
         seed = selection.chosen.seed
@@ -175,7 +175,7 @@ def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) 
     """Fan-out: train every candidate on a validation split (in parallel on the train
     deployment's pool when there is one), score each, then choose."""
     halves = validation_split(run_url, train_url, spec, config.seed)
-    chosen_from = candidates(config)
+    chosen_from, skipped = candidates(config, halves.fit_rows)
     jobs = [
         TrainJob(
             name=c.name,
@@ -199,7 +199,7 @@ def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) 
         )
         for candidate, trained in zip(chosen_from, trainings, strict=True)
     ]
-    return record_choice(run_url, scored)
+    return record_choice(run_url, scored, skipped)
 
 
 def _trainings(

@@ -16,6 +16,7 @@ G = TypeVar("G", bound=type[Generator])
 
 _REGISTRY: dict[str, type[Generator]] = {}
 _BUILTIN: dict[str, str] = {
+    "cart": "generators.cart",
     "ctgan": "generators.ctgan",
     "gaussian_copula": "generators.copula",
     "tabddpm": "generators.tabddpm",

@@ -40,13 +40,24 @@ class GateConfig(BaseModel):
 
     max_exact_copies: int = Field(0, ge=0, description="Synthetic rows equal to a training row")
     max_dcr_share: float = Field(0.55, gt=0, le=1, description="Share closer to train than holdout")
-    max_membership_auc: float = Field(0.60, gt=0, le=1, description="Distance attack ROC AUC")
+    max_membership_auc: float = Field(
+        0.60,
+        gt=0,
+        le=1,
+        description="Membership attack ROC AUC (the stronger of the distance and density attacks)",
+    )
     max_detection_auc: float | None = Field(None, gt=0, le=1, description="Optional fidelity limit")
     max_discriminative_score: float | None = Field(
         None, ge=0, le=0.5, description="Optional fidelity limit for patient histories"
     )
     min_column_shapes: float | None = Field(None, ge=0, le=1, description="Optional fidelity floor")
-    min_tstr_ratio: float | None = Field(None, ge=0, le=2, description="Optional TSTR / TRTR floor")
+    min_tstr_ratio: float | None = Field(
+        0.85,
+        ge=0,
+        le=2,
+        description="Utility floor: TSTR / TRTR on the target (AUC, else R², else C-index); "
+        "applies when the run has a target; None turns it off",
+    )
 
 
 class RunConfig(BaseModel):
@@ -94,9 +105,16 @@ class RunConfig(BaseModel):
     )
     generator: str | None = Field(
         None,
-        description="Generator name (see `synthcare generators`); default ctgan for a table, "
-        "dgan for patient histories; or auto: train every table family and keep the best on a "
-        "validation split",
+        description="Generator name (see `synthcare generators`), or auto: train the table "
+        "families within the time budget and keep the best on a validation split. Default: auto "
+        "for a table (ctgan when generator_config or dp_epsilon is given), dgan for patient "
+        "histories",
+    )
+    time_budget: float | None = Field(
+        180.0,
+        gt=0,
+        description="auto: seconds of estimated training (candidates and the final fit) on a "
+        "2-core CPU; families that would not fit are skipped; None: try every family",
     )
     auto_seeds: int = Field(1, ge=1, le=5, description="auto: seeds tried per family")
     auto_families: list[str] = Field(
@@ -181,7 +199,7 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _families_need_auto(self) -> RunConfig:
-        if self.auto_families and not self.auto:
+        if self.auto_families and self.generator_name() != "auto":
             raise ValueError("auto_families applies to generator auto only")
         if self.time_column is not None and len(self.id_columns) != 1:
             raise ValueError(
@@ -202,7 +220,8 @@ class RunConfig(BaseModel):
 
     @property
     def auto(self) -> bool:
-        return self.generator == "auto"
+        """Whether a table run chooses its family (named auto, or nothing named)."""
+        return self.generator_name("table") == "auto"
 
     def roles(self) -> dict[str, Any]:
         """The column roles a spec inferred for this run gets (a given spec brings its own)."""
@@ -217,7 +236,12 @@ class RunConfig(BaseModel):
 
     def generator_name(self, kind: str = "table") -> str:
         """The generator to train on data of ``kind`` ("table" or "sequence")."""
-        return self.generator or ("dgan" if kind == "sequence" else "ctgan")
+        if self.generator:
+            return self.generator
+        if kind == "sequence":
+            return "dgan"
+        # settings or differential privacy name ctgan's; otherwise the families compete
+        return "ctgan" if self.generator_config or self.dp_epsilon is not None else "auto"
 
     def generator_settings(self, kind: str = "table") -> dict[str, Any]:
         """The chosen generator's settings, checked; for ``auto`` each candidate has its own
@@ -230,7 +254,7 @@ class RunConfig(BaseModel):
                 f"generator {self.generator!r} generates patient histories; this data is one row "
                 "per patient (give --time-column, or a spec with sequence roles, for a long table)"
             )
-        if self.auto:
+        if self.generator_name(kind) == "auto":
             if self.generator_config:
                 raise ConfigError("generator auto takes no generator_config (only --epochs)")
             if self.dp_epsilon is not None:

@@ -196,6 +196,27 @@ def guided_sample(
     return rows, replaced, effective_sample_size(weights) / len(weights)
 
 
+def draw(
+    model,  # noqa: ANN001
+    train: pd.DataFrame,
+    spec: DatasetSpec,
+    n: int,
+    seed: int,
+    guidance_pool: int = 1,
+) -> tuple[pd.DataFrame, int]:
+    """``n`` rows as one part of the sample task draws them (no copy of a training row; guided
+    from a pool when ``guidance_pool`` > 1), outside Prefect: for scoring a candidate or a
+    benchmark. Returns (rows, copies replaced)."""
+    forbidden = row_hashes(train[[c.name for c in spec.modelled]])
+    if guidance_pool <= 1 or len(train) < GUIDANCE_MIN_ROWS:
+        return sample_without_copies(model, n, seed, forbidden)
+    ratio = fit_guidance(model, train, spec, seed, forbidden)
+    rows, replaced, _ = guided_sample(
+        model, n, seed, forbidden, ratio, guidance_pool, 0, target_shares(train, spec)
+    )
+    return rows, replaced
+
+
 def target_shares(train: pd.DataFrame, spec: DatasetSpec) -> dict | None:
     if not spec.target or not spec.column(spec.target).is_discrete:
         return None

@@ -23,6 +23,14 @@ The rule (also in the README):
 3. The passing candidate of highest quality is chosen. When none passes, the one with the lowest
    membership AUC is trained, and the release gate then decides with the holdout (it will
    reject the run if the risk is real).
+
+**Time budget** (``time_budget``, seconds): the families are tried cheapest first (``cart``, the
+copula, then the neural ones), and a family that trains in epochs joins only while its estimated
+cost fits what is left of the budget. The estimate is rows x epochs x the family's measured
+seconds per row-epoch on a 2-core CPU (``COST_PER_ROW_EPOCH``), for the candidate's fit and the
+chosen model's retraining on the whole split; it depends on the data's size only, so the same
+data and settings always try the same candidates, whatever the machine's load. Skipped families
+are listed with their estimate in the selection.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
@@ -39,14 +48,20 @@ from generators import registry
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
-from tasks.config import RunConfig
+from tasks.config import GateConfig, RunConfig
 from tasks.evaluate import score
 from tasks.split import split_frame
 
 AUTO = "auto"
-FAMILIES = ("ctgan", "tvae", "tabddpm", "gaussian_copula")
+# cheapest first: the budget admits families in this order
+FAMILIES = ("cart", "gaussian_copula", "tvae", "tabddpm", "ctgan")
 VALIDATION_FRACTION = 0.2
 CANDIDATE_ROWS = 10_000  # synthetic rows scored per candidate (at most)
+DEFAULT_TIME_BUDGET = 180.0  # seconds of estimated training for the candidates and the final fit
+# Seconds per training row per epoch on the 2-core CI machine at default settings (flchain's
+# 5,039 fit rows, 300 epochs: ctgan 60.7 s, tvae 20.9 s, tabddpm 39.5 s; benchmarks/README.md,
+# "auto"). Families without epochs fit in seconds and are always tried.
+COST_PER_ROW_EPOCH = {"ctgan": 4.0e-5, "tvae": 1.4e-5, "tabddpm": 2.6e-5}
 
 
 class Candidate(BaseModel):
@@ -72,6 +87,7 @@ class Selection(BaseModel):
     chosen: Candidate
     reason: str
     candidates: list[CandidateScore]
+    skipped: list[str] = []  # families the time budget left out, with their estimate
 
 
 class ValidationSplit(BaseModel):
@@ -81,20 +97,68 @@ class ValidationSplit(BaseModel):
     validation_rows: int
 
 
-def candidates(config: RunConfig) -> list[Candidate]:
-    """Every family (``config.auto_families``, default all) with each of ``config.auto_seeds`` seeds; ``--epochs`` applies to the
+def estimated_seconds(family: str, settings: dict[str, Any], fit_rows: int) -> float:
+    """Training seconds a candidate costs on the 2-core CPU: its fit on ``fit_rows`` and, if
+    chosen, the retraining on the whole training split. 0 for families without epochs."""
+    rate = COST_PER_ROW_EPOCH.get(family)
+    if rate is None:
+        return 0.0
+    epochs = (
+        settings.get("epochs") or registry.get(family).config_class.model_fields["epochs"].default
+    )
+    return rate * epochs * fit_rows * (1 + 1 / (1 - VALIDATION_FRACTION))
+
+
+def plan(
+    families: list[str] | tuple[str, ...],
+    *,
+    seed: int,
+    seeds: int = 1,
+    epochs: int | None = None,
+    fit_rows: int = 0,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
+) -> tuple[list[Candidate], list[str]]:
+    """(candidates, skipped): every family with ``seeds`` seeds, in the given order, while the
+    estimated training time fits ``time_budget`` (None: no budget); ``epochs`` applies to the
     families that train in epochs."""
-    out = []
-    for family in config.auto_families or FAMILIES:
+    out, skipped, spent = [], [], 0.0
+    for family in families:
         settings: dict[str, Any] = {}
-        if config.epochs is not None and "epochs" in registry.get(family).config_class.model_fields:
-            settings["epochs"] = config.epochs
-        for k in range(config.auto_seeds):
-            seed = config.seed + k
-            out.append(
-                Candidate(name=f"{family}-s{seed}", generator=family, settings=settings, seed=seed)
+        if epochs is not None and "epochs" in registry.get(family).config_class.model_fields:
+            settings["epochs"] = epochs
+        cost = estimated_seconds(family, settings, fit_rows) * seeds
+        if time_budget is not None and cost > 0 and spent + cost > time_budget:
+            skipped.append(
+                f"{family}: estimated {cost:.0f} s for {fit_rows} rows, "
+                f"{max(time_budget - spent, 0):.0f} s of the {time_budget:.0f} s budget left"
             )
-    return out
+            continue
+        spent += cost
+        for k in range(seeds):
+            out.append(
+                Candidate(
+                    name=f"{family}-s{seed + k}", generator=family, settings=settings, seed=seed + k
+                )
+            )
+    if not out:
+        raise ValueError(
+            f"generator auto: no family fits the time budget of {time_budget} s "
+            f"({'; '.join(skipped)}); raise --time-budget or name a generator"
+        )
+    return out, skipped
+
+
+def candidates(config: RunConfig, fit_rows: int = 0) -> tuple[list[Candidate], list[str]]:
+    """The run's candidates (``config.auto_families``, default all, cheapest first) within its
+    time budget, and the families skipped for it."""
+    return plan(
+        config.auto_families or FAMILIES,
+        seed=config.seed,
+        seeds=config.auto_seeds,
+        epochs=config.epochs,
+        fit_rows=fit_rows,
+        time_budget=config.time_budget,
+    )
 
 
 @task(name="validation-split", **TASK_OPTIONS)
@@ -170,25 +234,19 @@ KEPT_SCORES = (
 )
 
 
-@task(name="score-candidate", **TASK_OPTIONS)
-def score_candidate(
+def judge(
     candidate: Candidate,
-    model_url: str,
     fit_seconds: float,
-    halves: ValidationSplit,
+    fit: pd.DataFrame,
+    validation: pd.DataFrame,
+    synth: pd.DataFrame,
     spec: DatasetSpec,
     gate: dict[str, Any],
 ) -> CandidateScore:
-    from tasks.sample import load_model
-
-    fit = storage.read_parquet(halves.fit_url)
-    validation = storage.read_parquet(halves.validation_url)
-    model = load_model(model_url)
-    synth = model.sample(min(len(fit), CANDIDATE_ROWS), seed=candidate.seed + 1)
+    """A candidate's scores on the validation split, its quality and privacy verdict."""
     try:
         summary = score(fit, validation, synth, spec, seed=candidate.seed)["summary"]
     except ValueError as exc:  # e.g. a single outcome class: useless for prediction
-        get_run_logger().info("candidate %s: not scored: %s", candidate.name, exc)
         return CandidateScore(
             candidate=candidate,
             fit_seconds=round(fit_seconds, 3),
@@ -202,7 +260,7 @@ def score_candidate(
     fidelity, utility, overall = quality(summary)
     allowance = chance_auc_noise(min(len(fit), ATTACK_ROWS), len(validation) // 2)
     reasons = privacy_reasons(summary, gate, allowance)
-    result = CandidateScore(
+    return CandidateScore(
         candidate=candidate,
         fit_seconds=round(fit_seconds, 3),
         scores={k: summary.get(k) for k in KEPT_SCORES if k in summary},
@@ -213,18 +271,69 @@ def score_candidate(
         reasons=reasons,
         membership_limit=round(gate["max_membership_auc"] + allowance, 4),
     )
+
+
+def candidate_rows(model, fit: pd.DataFrame, spec: DatasetSpec, seed: int) -> pd.DataFrame:  # noqa: ANN001
+    """The rows a candidate is scored on, drawn as the flow draws (no copy of a fit row)."""
+    from tasks.sample import draw
+
+    return draw(model, fit, spec, min(len(fit), CANDIDATE_ROWS), seed + 1)[0]
+
+
+@task(name="score-candidate", **TASK_OPTIONS)
+def score_candidate(
+    candidate: Candidate,
+    model_url: str,
+    fit_seconds: float,
+    halves: ValidationSplit,
+    spec: DatasetSpec,
+    gate: dict[str, Any],
+) -> CandidateScore:
+    from tasks.sample import load_model
+
+    fit = storage.read_parquet(halves.fit_url)
+    validation = storage.read_parquet(halves.validation_url)
+    synth = candidate_rows(load_model(model_url), fit, spec, candidate.seed)
+    result = judge(candidate, fit_seconds, fit, validation, synth, spec, gate)
     get_run_logger().info(
         "candidate %s: quality %.3f (fidelity %.3f, utility %s), privacy %s",
         candidate.name,
-        overall,
-        fidelity,
-        "n/a" if utility is None else f"{utility:.3f}",
-        "ok" if not reasons else "; ".join(reasons),
+        result.quality,
+        result.fidelity,
+        "n/a" if result.utility is None else f"{result.utility:.3f}",
+        "ok" if result.private else "; ".join(result.reasons),
     )
     return result
 
 
-def choose(scored: list[CandidateScore]) -> Selection:
+def select_family(
+    train: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    families: list[str] | tuple[str, ...] = FAMILIES,
+    seeds: int = 1,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
+    gate: dict[str, Any] | None = None,
+) -> Selection:
+    """The flow's auto choice in one process, without Prefect or storage (benchmarks, notebooks):
+    the same validation split, candidates, scores and rule."""
+    gate = gate or GateConfig().model_dump()
+    fit, validation, _ = split_frame(train, spec, VALIDATION_FRACTION, seed)
+    chosen_from, skipped = plan(
+        families, seed=seed, seeds=seeds, epochs=epochs, fit_rows=len(fit), time_budget=time_budget
+    )
+    scored = []
+    for candidate in chosen_from:
+        model = registry.create(candidate.generator, candidate.settings)
+        report = model.fit(fit, spec, seed=candidate.seed)
+        synth = candidate_rows(model, fit, spec, candidate.seed)
+        scored.append(judge(candidate, report.seconds, fit, validation, synth, spec, gate))
+    return choose(scored, skipped)
+
+
+def choose(scored: list[CandidateScore], skipped: list[str] | None = None) -> Selection:
     """The rule of the module doc; ties go to the earlier candidate (family order, then seed)."""
     if not scored:
         raise ValueError("no candidates to choose from")
@@ -241,12 +350,18 @@ def choose(scored: list[CandidateScore]) -> Selection:
             "no candidate passes the privacy constraint; the one with the lowest membership "
             "AUC is kept and the release gate decides"
         )
-    return Selection(chosen=best.candidate, reason=reason, candidates=scored)
+    return Selection(
+        chosen=best.candidate, reason=reason, candidates=scored, skipped=list(skipped or [])
+    )
 
 
 @task(name="choose", **TASK_OPTIONS)
-def record_choice(run_url: str, scored: list[CandidateScore]) -> Selection:
-    selection = choose(scored)
+def record_choice(
+    run_url: str, scored: list[CandidateScore], skipped: list[str] | None = None
+) -> Selection:
+    selection = choose(scored, skipped)
     storage.write_json(run_path(run_url, "selection"), selection.model_dump(mode="json"))
     get_run_logger().info("auto chose %s: %s", selection.chosen.name, selection.reason)
+    for line in selection.skipped:
+        get_run_logger().info("auto skipped %s", line)
     return selection

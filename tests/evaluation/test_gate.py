@@ -37,6 +37,30 @@ def test_each_privacy_limit_rejects(change, metric) -> None:
 def test_optional_floors_apply_when_set_and_missing_metrics_fail() -> None:
     floors = {**PRIVACY, "min_tstr_ratio": 0.98, "max_detection_auc": 0.9}
     decision = decide(HONEST, floors)  # 0.81 / 0.84 = 0.964 < 0.98
-    assert not decision.passed and "tstr_auc_ratio" in decision.reasons[0]
-    no_utility = {k: v for k, v in HONEST.items() if k not in ("tstr_auc", "trtr_auc")}
-    assert "not measured" in decide(no_utility, floors).reasons[0]
+    assert not decision.passed and "tstr_ratio" in decision.reasons[0]
+    no_detection = {k: v for k, v in HONEST.items() if k != "detection_auc"}
+    assert any("detection_auc = not measured" in r for r in decide(no_detection, floors).reasons)
+    target_unscored = {k: v for k, v in HONEST.items() if k != "tstr_auc"}
+    assert "tstr_ratio = not measured" in decide(target_unscored, floors).reasons[0]
+
+
+def test_the_default_gate_holds_utility_when_there_is_a_target() -> None:
+    from tasks.config import GateConfig
+
+    gate = GateConfig().model_dump()
+    assert gate["min_tstr_ratio"] == 0.85
+    assert decide(HONEST, gate).passed  # 0.964
+    useless = {**HONEST, "tstr_auc": 0.52, "trtr_auc": 0.78}  # the wide cohort: 0.67
+    decision = decide(useless, gate)
+    assert not decision.passed
+    assert decision.reasons == [
+        "tstr_ratio = 0.6667, must be >= 0.85: models trained on synthetic data predict too poorly"
+    ]
+    # a numeric target is judged on R², a table without a target has nothing to predict
+    regression = {k: v for k, v in HONEST.items() if k not in ("tstr_auc", "trtr_auc")}
+    assert not decide({**regression, "tstr_r2": 0.2, "trtr_r2": 0.5}, gate).passed
+    assert decide({**regression, "tstr_r2": 0.45, "trtr_r2": 0.5}, gate).passed
+    assert decide(regression, gate).passed
+    assert all(c["metric"] != "tstr_ratio" for c in decide(regression, gate).checks)
+    relaxed = GateConfig(min_tstr_ratio=None).model_dump()
+    assert decide(useless, relaxed).passed

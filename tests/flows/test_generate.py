@@ -72,7 +72,14 @@ EXPECTED_FILES = {
 
 
 def _config(data: str, out: str, **extra) -> RunConfig:
-    base = {"target": "died", "epochs": 2, "generator_config": TINY, "seed": 3}
+    # 2-epoch models: the utility floor would reject them (the gate has its own tests)
+    base = {
+        "target": "died",
+        "epochs": 2,
+        "generator_config": TINY,
+        "seed": 3,
+        "gate": GateConfig(min_tstr_ratio=None),
+    }
     return RunConfig(data=data, output=out, **{**base, **extra})
 
 
@@ -178,6 +185,7 @@ def test_cli_prints_metrics_and_ends_with_the_run_url(
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert "detection AUC" in "\n".join(lines)
+    assert any(line.strip().startswith("auto chose ") for line in lines)  # the default, and why
     assert Path(lines[-1], "manifest.json").exists()
 
 
@@ -208,8 +216,8 @@ def test_console_script_runs_embedded_without_a_server(patients_csv, tmp_path) -
             str(patients_csv),
             "--target",
             "died",
-            "--epochs",
-            "1",
+            "--generator",
+            "gaussian_copula",
             "--rows",
             "100",
             "--guidance-pool",
@@ -317,7 +325,11 @@ def test_every_family_runs_the_whole_flow(
         output=str(tmp_path / "out"),
         generator=generator,
         generator_config=settings,
-        gate={"max_dcr_share": 1.0, "max_membership_auc": 1.0},  # quality is not the point here
+        gate={
+            "max_dcr_share": 1.0,
+            "max_membership_auc": 1.0,
+            "min_tstr_ratio": None,
+        },  # quality is not the point here
     )
     run = Path(generate(config))
     manifest = json.loads((run / "manifest.json").read_text())
@@ -380,7 +392,7 @@ def test_discharge_dates_come_back_as_text_and_never_before_admission(
         data=str(path),
         output=str(tmp_path / "out"),
         generator="gaussian_copula",
-        gate={"max_dcr_share": 1.0, "max_membership_auc": 1.0},
+        gate={"max_dcr_share": 1.0, "max_membership_auc": 1.0, "min_tstr_ratio": None},
     )
     run = Path(generate(config))
     out = pd.read_parquet(run / "synthetic" / "part-00000.parquet")
@@ -415,6 +427,10 @@ def _long_training(data: Path, out: str) -> list[str]:
         str(data),
         "--target",
         "died",
+        "--generator",
+        "ctgan",
+        "--gate-min-utility",
+        "0",
         "--epochs",
         "80",
         "--checkpoint-every",
@@ -467,24 +483,25 @@ def test_a_run_killed_mid_training_resumes_when_run_again(
     assert not list(training.glob("*/checkpoint.pt"))  # removed once the model is stored
 
 
-def test_auto_trains_every_family_records_them_and_keeps_the_choice(
+def test_auto_is_the_default_trains_every_family_records_them_and_keeps_the_choice(
     prefect_harness, patients_csv, tmp_path
 ) -> None:
-    config = RunConfig(
+    config = RunConfig(  # no generator named: a table gets auto
         data=str(patients_csv),
         target="died",
         output=str(tmp_path / "out"),
-        generator="auto",
         epochs=3,
         seed=1,
         rows=200,
         guidance_pool=1,
+        gate=GateConfig(min_tstr_ratio=None),  # 3-epoch candidates may be chosen
     )
     run = Path(generate(config))
     manifest = json.loads((run / "manifest.json").read_text())
     auto = manifest["results"]["auto"]
     names = [c["candidate"]["name"] for c in auto["candidates"]]
-    assert names == ["ctgan-s1", "tvae-s1", "tabddpm-s1", "gaussian_copula-s1"]
+    assert names == ["cart-s1", "gaussian_copula-s1", "tvae-s1", "tabddpm-s1", "ctgan-s1"]
+    assert auto["skipped"] == []  # 3 epochs on 192 rows fit any budget
     for c in auto["candidates"]:
         assert 0 <= c["quality"] <= 1 and c["fit_seconds"] >= 0
         assert c["private"] == (not c["reasons"])
@@ -602,7 +619,7 @@ def test_sample_flow_draws_more_rows_from_a_stored_model_without_training(
     # the new run is gated like its source; a 2-epoch model's DCR share on this small holdout
     # lies around the default limit (0.56, 0.54, 0.56, ... over sampling seeds), so the gate is
     # loosened here: this test is about drawing more rows, the gate's logic is tested elsewhere
-    loose = GateConfig(max_dcr_share=1.0, max_membership_auc=1.0)
+    loose = GateConfig(max_dcr_share=1.0, max_membership_auc=1.0, min_tstr_ratio=None)
     config = _config(str(patients_csv), str(tmp_path / "out"), rows=200, gate=loose)
     first = Path(generate(config))
     more = Path(sample_more(str(first), rows=350, seed=9, conditions={"sex": "F"}))

@@ -16,6 +16,7 @@ from tests.conftest import make_patients
 
 # Small models and few epochs: the contract is about behaviour, not quality.
 SETTINGS = {
+    "cart": {},
     "ctgan": {
         "epochs": 40,
         "batch_size": 100,

@@ -4,11 +4,14 @@ import pytest
 
 from tasks.config import ConfigError, RunConfig
 from tasks.select import (
+    FAMILIES,
     Candidate,
     CandidateScore,
     candidates,
     chance_auc_noise,
     choose,
+    estimated_seconds,
+    plan,
     privacy_reasons,
     quality,
 )
@@ -69,21 +72,51 @@ def test_when_none_is_private_the_least_exposed_goes_to_the_gate() -> None:
     assert selection.chosen.name == "b-s0" and "release gate decides" in selection.reason
 
 
-def test_candidates_cover_every_family_and_seed() -> None:
+def test_candidates_cover_every_family_and_seed_cheapest_first() -> None:
     config = RunConfig(data="x.csv", generator="auto", auto_seeds=2, epochs=5, seed=3)
-    names = [c.name for c in candidates(config)]
-    assert names == [
-        "ctgan-s3",
-        "ctgan-s4",
+    chosen, skipped = candidates(config, fit_rows=400)
+    assert [c.name for c in chosen] == [
+        "cart-s3",
+        "cart-s4",
+        "gaussian_copula-s3",
+        "gaussian_copula-s4",
         "tvae-s3",
         "tvae-s4",
         "tabddpm-s3",
         "tabddpm-s4",
-        "gaussian_copula-s3",
-        "gaussian_copula-s4",
+        "ctgan-s3",
+        "ctgan-s4",
     ]
-    settings = {c.generator: c.settings for c in candidates(config)}
-    assert settings["ctgan"] == {"epochs": 5} and settings["gaussian_copula"] == {}
+    assert skipped == []
+    settings = {c.generator: c.settings for c in chosen}
+    assert settings["ctgan"] == {"epochs": 5} and settings["cart"] == {}
+
+
+def test_auto_is_the_default_for_tables_unless_settings_name_ctgan() -> None:
+    assert RunConfig(data="x.csv").generator_name("table") == "auto"
+    assert RunConfig(data="x.csv").auto
+    assert RunConfig(data="x.csv", generator_config={"pac": 1}).generator_name() == "ctgan"
+    assert RunConfig(data="x.csv", dp_epsilon=1.0).generator_name() == "ctgan"
+    assert RunConfig(data="x.csv").generator_name("sequence") == "dgan"
+    assert not RunConfig(data="x.csv", generator="tvae").auto
+
+
+def test_the_time_budget_skips_families_by_their_estimate() -> None:
+    # 20,000 rows: the 80 % fit part at 300 epochs; fit + retraining on the whole split
+    fit_rows = 16_000
+    assert estimated_seconds("cart", {}, fit_rows) == 0.0
+    tvae = estimated_seconds("tvae", {}, fit_rows)
+    assert tvae == pytest.approx(1.4e-5 * 300 * fit_rows * 2.25)
+    chosen, skipped = plan(FAMILIES, seed=0, fit_rows=fit_rows, time_budget=180.0)
+    assert [c.generator for c in chosen] == ["cart", "gaussian_copula", "tvae"]
+    assert [line.split(":")[0] for line in skipped] == ["tabddpm", "ctgan"]
+    assert "estimated 281 s for 16000 rows, 29 s of the 180 s budget left" in skipped[0]
+    everything, none_skipped = plan(FAMILIES, seed=0, fit_rows=fit_rows, time_budget=None)
+    assert len(everything) == 5 and none_skipped == []
+    # fewer epochs fit more families; a budget nothing fits is refused with the estimates
+    assert len(plan(FAMILIES, seed=0, epochs=20, fit_rows=fit_rows)[0]) == 5
+    with pytest.raises(ValueError, match="no family fits the time budget of 10.0 s"):
+        plan(["ctgan"], seed=0, fit_rows=fit_rows, time_budget=10.0)
 
 
 def test_auto_refuses_settings_it_cannot_honour() -> None:

@@ -1,0 +1,346 @@
+"""Sequential tree synthesis (``cart``), after synthpop (Nowok, Raab & Dibben 2016).
+
+The table is drawn one variable at a time, each from a decision tree grown on the variables
+drawn before it; written anew on our reversible transforms (one linear offset per number, as
+the Gaussian copula uses), so bounds, integers, dates, decimals and missing values decode
+identically to every other family.
+
+- **Visit sequence**: the columns in the spec's order, the target (when there is one) last, so
+  its tree is a direct model of the outcome given everything else, the link a prediction model
+  trained on the synthetic rows has to learn.
+- **Missingness is its own step**: a nullable number first draws its missing flag (a
+  classification tree), then, only where present, its value (a regression tree grown on the
+  rows where it is present). Predictors see a missing number as NaN, which the trees route.
+- **Categories** are drawn from the class shares of the leaf a row falls in.
+- **Numbers** are drawn from the leaf's real values (the donors), **smoothed**: a Gaussian
+  kernel around the donor, bandwidth by Silverman's rule on the leaf's values, reflected into
+  the leaf's range. So no real value combination is reproduced by construction, while integers,
+  dates and declared bounds are restored by the transforms on decoding.
+- **Privacy knob**: ``min_leaf``, the fewest real rows in a leaf. Small leaves follow the data
+  closely; large leaves blur it (each draw mixes at least ``min_leaf`` patients).
+
+Trees are grown by scikit-learn on every core (the steps are independent given the data, so
+they grow in parallel threads), then kept as plain arrays (children, split feature and
+threshold, missing-value direction, per-leaf class counts or donors): the checkpoint is
+tensors + JSON and sampling walks the arrays, with no pickled estimator.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from generators.base import EpochCallback, FitReport, Generator, GeneratorConfig
+from generators.layout import EncodedTable
+from generators.registry import register
+from generators.schema import DatasetSpec
+from generators.transforms import ContinuousTransform, TableTransformer
+
+StepKind = Literal["category", "missing", "value"]
+
+
+class CartConfig(GeneratorConfig):
+    min_leaf: int = Field(
+        10, ge=1, description="Fewest real rows in a leaf: the privacy knob (larger = blurrier)"
+    )
+    smoothing: bool = Field(
+        True, description="Numbers drawn around a leaf donor (kernel jitter), never the donor"
+    )
+    order: Literal["target_last", "data"] = Field(
+        "target_last", description="Visit sequence: the spec's column order, target last or not"
+    )
+    max_depth: int | None = Field(None, ge=1, description="Deepest tree (None: grow to min_leaf)")
+    subsample: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of the rows each tree is grown on (its own seeded draw), so "
+        "consecutive steps draw from different patients",
+    )
+
+
+@dataclass
+class Step:
+    """One variable of the visit sequence and how it sits in the encoded matrix."""
+
+    kind: StepKind
+    column: str
+    start: int  # the scalar (value) or the one-hot block (category, missing flag)
+    dim: int  # classes of a one-hot block; 1 for a value
+
+
+@dataclass
+class Tree:
+    """A fitted tree as arrays, indexed by node; leaves have ``left == -1``."""
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray  # where a NaN feature goes at each split
+    # classification: class counts per node (rows that reached the node, leaves only filled)
+    counts: np.ndarray | None = None
+    # regression: the donors, grouped by leaf (node -> donors[starts[node]:starts[node + 1]])
+    donors: np.ndarray | None = None
+    starts: np.ndarray | None = None
+    bandwidth: np.ndarray | None = None  # per node
+
+    @classmethod
+    def of(cls, model: DecisionTreeClassifier | DecisionTreeRegressor) -> Tree:
+        t = model.tree_
+        return cls(
+            left=t.children_left.astype(np.int64),
+            right=t.children_right.astype(np.int64),
+            feature=np.maximum(t.feature, 0).astype(np.int64),
+            threshold=t.threshold.astype(np.float64),
+            missing_left=t.missing_go_to_left.astype(bool),
+        )
+
+    @classmethod
+    def constant(cls) -> Tree:
+        """A single leaf: the step's marginal (no predictors, or nothing to split)."""
+        return cls(
+            left=np.array([-1]),
+            right=np.array([-1]),
+            feature=np.array([0]),
+            threshold=np.array([0.0]),
+            missing_left=np.array([True]),
+        )
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """The leaf of every row of ``x`` (rows, features)."""
+        node = np.zeros(len(x), dtype=np.int64)
+        active = np.flatnonzero(self.left[node] >= 0)
+        while active.size:
+            at = node[active]
+            value = x[active, self.feature[at]] if x.shape[1] else np.zeros(active.size)
+            go_left = np.where(np.isnan(value), self.missing_left[at], value <= self.threshold[at])
+            node[active] = np.where(go_left, self.left[at], self.right[at])
+            active = active[self.left[node[active]] >= 0]
+        return node
+
+    def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
+        fields = {
+            "left": self.left,
+            "right": self.right,
+            "feature": self.feature,
+            "threshold": self.threshold,
+            "missing_left": self.missing_left,
+            "counts": self.counts,
+            "donors": self.donors,
+            "starts": self.starts,
+            "bandwidth": self.bandwidth,
+        }
+        return {f"{prefix}.{k}": torch.as_tensor(v) for k, v in fields.items() if v is not None}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> Tree:
+        def get(name: str) -> np.ndarray | None:
+            value = tensors.get(f"{prefix}.{name}")
+            return None if value is None else value.numpy()
+
+        return cls(
+            left=get("left"),
+            right=get("right"),
+            feature=get("feature"),
+            threshold=get("threshold"),
+            missing_left=get("missing_left"),
+            counts=get("counts"),
+            donors=get("donors"),
+            starts=get("starts"),
+            bandwidth=get("bandwidth"),
+        )
+
+
+@register("cart")
+class Cart(Generator):
+    """Each variable drawn from a tree on the variables before it (synthpop's CART)."""
+
+    config_class = CartConfig
+    config: CartConfig
+
+    def __init__(self, config: Any = None):
+        super().__init__(config)
+        self.steps: list[Step] = []
+        self.trees: list[Tree] = []
+
+    def _fit_transformer(
+        self, data: pd.DataFrame, spec: DatasetSpec, seed: int
+    ) -> TableTransformer:
+        # one linear offset per number: a leaf's donors and their spread are the column's own
+        return TableTransformer.fit_linear(data, spec, seed)
+
+    def _visit_sequence(self) -> list[Step]:
+        steps: list[Step] = []
+        spans = iter(self.transformer.spans)
+        for t in self.transformer.transforms:
+            if isinstance(t, ContinuousTransform):
+                value, _mode = next(spans), next(spans)  # the linear transform has one mode
+                if t.has_missing:
+                    flag = next(spans)
+                    steps.append(Step("missing", t.column, flag.start, flag.dim))
+                steps.append(Step("value", t.column, value.start, 1))
+            else:
+                block = next(spans)
+                steps.append(Step("category", t.column, block.start, block.dim))
+        target = self.spec.target if self.spec is not None else None
+        if self.config.order == "target_last" and target is not None:
+            steps = [s for s in steps if s.column != target] + [
+                s for s in steps if s.column == target
+            ]
+        return steps
+
+    def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
+        self.steps = self._visit_sequence()
+        spans = {s.start: s for s in self.transformer.spans}
+        # the predictors every later step sees: a number's value (NaN where missing), a flag
+        # or category as its code
+        x = np.empty((len(table), len(self.steps)), dtype=np.float64)
+        for k, step in enumerate(self.steps):
+            span = spans[step.start]
+            x[:, k] = table.scalar_of(span) if step.kind == "value" else table.code_of(span)
+        for k, step in enumerate(self.steps):
+            # a nullable number's missing flag is the step just before its value
+            if step.kind == "value" and k and self.steps[k - 1].kind == "missing":
+                x[x[:, k - 1] == 1, k] = np.nan  # flag code 1 = "missing"
+        workers = self.config.threads or os.cpu_count() or 1
+        with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
+            # a category with many levels on few rows is no regression problem in disguise here
+            warnings.filterwarnings("ignore", message="The number of unique classes")
+            self.trees = list(
+                pool.map(lambda k: self._grow(x, k, seed + k), range(len(self.steps)))
+            )
+        if on_epoch is not None:
+            on_epoch(1, 1, {})
+        return FitReport(epochs=1, seconds=0.0, history=[{"epoch": 1}])
+
+    def _grow(self, x: np.ndarray, k: int, seed: int) -> Tree:
+        """Step ``k``'s tree on the steps before it (rows where its value is present)."""
+        step = self.steps[k]
+        y = x[:, k]
+        rows = ~np.isnan(y)
+        if self.config.subsample < 1:
+            rows &= np.random.default_rng(seed).random(len(y)) < self.config.subsample
+        features, y = x[rows, :k], y[rows]
+        if step.kind == "value":
+            return self._regression_tree(features, y, seed)
+        classes = y.astype(np.int64)
+        if k == 0 or len(np.unique(classes)) < 2:
+            tree = Tree.constant()
+            leaves = np.zeros(len(classes), dtype=np.int64)
+        else:
+            model = DecisionTreeClassifier(
+                min_samples_leaf=self.config.min_leaf,
+                max_depth=self.config.max_depth,
+                random_state=seed,
+            ).fit(features, classes)
+            tree = Tree.of(model)
+            leaves = tree.apply(features)
+        counts = np.zeros((len(tree.left), step.dim), dtype=np.float32)
+        np.add.at(counts, (leaves, classes), 1.0)
+        tree.counts = counts
+        return tree
+
+    def _regression_tree(self, features: np.ndarray, y: np.ndarray, seed: int) -> Tree:
+        if features.shape[1] == 0 or len(y) < 2 * self.config.min_leaf or np.ptp(y) == 0:
+            tree = Tree.constant()
+            leaves = np.zeros(len(y), dtype=np.int64)
+        else:
+            model = DecisionTreeRegressor(
+                min_samples_leaf=self.config.min_leaf,
+                max_depth=self.config.max_depth,
+                random_state=seed,
+            ).fit(features, y)
+            tree = Tree.of(model)
+            leaves = tree.apply(features)
+        order = np.lexsort((y, leaves))  # donors grouped by leaf, sorted within it
+        tree.donors = y[order].astype(np.float64)
+        sizes = np.bincount(leaves, minlength=len(tree.left))
+        tree.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        tree.bandwidth = np.array(
+            [
+                _silverman(tree.donors[tree.starts[i] : tree.starts[i + 1]])
+                for i in range(len(tree.left))
+            ]
+        )
+        return tree
+
+    def _sample(self, n: int, *, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        x = np.full((n, len(self.steps)), np.nan)
+        out = np.zeros((n, self.transformer.width), dtype=np.float32)
+        rows = np.arange(n)
+        missing: dict[str, np.ndarray] = {}
+        for k, (step, tree) in enumerate(zip(self.steps, self.trees, strict=True)):
+            leaves = tree.apply(x[:, :k])
+            if step.kind == "value":
+                present = ~missing.get(step.column, np.zeros(n, dtype=bool))
+                value = self._draw_value(tree, leaves, rng)
+                x[present, k] = value[present]
+                out[:, step.start] = np.where(present, value, 0.0)
+                out[:, step.start + 1] = 1.0  # the one mode of the linear encoding
+                continue
+            code = _draw_classes(tree.counts[leaves], rng)
+            x[:, k] = code
+            out[rows, step.start + code] = 1.0
+            if step.kind == "missing":
+                missing[step.column] = code == 1
+        return out
+
+    def _draw_value(self, tree: Tree, leaves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        lo, hi = tree.starts[leaves], tree.starts[leaves + 1]
+        size = np.maximum(hi - lo, 1)
+        pick = lo + np.minimum((rng.random(len(leaves)) * size).astype(np.int64), size - 1)
+        value = tree.donors[np.minimum(pick, len(tree.donors) - 1)]
+        noise = rng.standard_normal(len(leaves))  # drawn either way: same stream on or off
+        if self.config.smoothing:
+            value = value + tree.bandwidth[leaves] * noise
+            # within the leaf's range, so the tree's structure stays as learnt: reflected at its
+            # ends (clipping would pile draws onto the leaf's smallest and largest real values)
+            low, high = tree.donors[lo], tree.donors[np.maximum(hi - 1, lo)]
+            value = np.where(value < low, 2 * low - value, value)
+            value = np.where(value > high, 2 * high - value, value)
+            value = np.clip(value, low, high)
+        return value
+
+    def _meta(self) -> dict[str, Any]:
+        return {"steps": [vars(s) for s in self.steps]}
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for k, tree in enumerate(self.trees):
+            out.update(tree.tensors(f"tree.{k}"))
+        return out
+
+    def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        self.steps = [Step(**s) for s in meta["steps"]]
+        starts = {s.start for s in self.transformer.spans}
+        if any(s.start not in starts for s in self.steps):
+            raise ValueError("checkpoint's tree steps do not match its transforms")
+        self.trees = [Tree.from_tensors(tensors, f"tree.{k}") for k in range(len(self.steps))]
+
+
+def _draw_classes(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One class per row from its leaf's class counts (rows, classes)."""
+    cum = np.cumsum(counts, axis=1)
+    u = rng.random(len(counts)) * cum[:, -1]
+    return np.minimum((cum <= u[:, None]).sum(axis=1), counts.shape[1] - 1)
+
+
+def _silverman(values: np.ndarray) -> float:
+    """Silverman's rule of thumb (R's ``bw.nrd0``, synthpop's smoothing): 0 for one value."""
+    if values.size < 2 or values[0] == values[-1]:
+        return 0.0
+    sd = values.std(ddof=1)
+    q75, q25 = np.percentile(values, [75, 25])
+    spread = min(sd, (q75 - q25) / 1.34) or sd
+    return float(0.9 * spread * values.size ** (-0.2))

@@ -1,0 +1,134 @@
+"""cart: the trees as arrays route rows as scikit-learn does, numbers are smoothed within their
+leaf, missingness is its own step, the outcome link is kept, and copying is caught."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.tree import DecisionTreeRegressor
+
+from evaluation.gate import decide
+from evaluation.privacy import dcr
+from generators import registry
+from generators.cart import Tree, _silverman
+from generators.schema import infer_spec
+from tasks.config import GateConfig
+from tasks.sample import row_hashes
+from tasks.split import split_frame
+from tasks.validation import coerce
+from tests.conftest import make_patients
+
+
+@pytest.fixture(scope="module")
+def data():  # noqa: ANN201
+    raw = make_patients(1200, seed=11)
+    spec = infer_spec(raw, name="p", target="died")
+    return coerce(raw, spec)[0], spec
+
+
+def test_tree_arrays_route_rows_like_sklearn_missing_values_included() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    x[rng.random((400, 3)) < 0.2] = np.nan
+    y = np.nan_to_num(x[:, 0]) * 2 + np.isnan(x[:, 1]) + rng.normal(0, 0.1, 400)
+    model = DecisionTreeRegressor(min_samples_leaf=5, random_state=0).fit(x, y)
+    fresh = rng.normal(size=(300, 3))
+    fresh[rng.random((300, 3)) < 0.3] = np.nan
+    np.testing.assert_array_equal(Tree.of(model).apply(fresh), model.apply(fresh))
+    assert (Tree.constant().apply(fresh) == 0).all()
+
+
+def test_silverman_bandwidth() -> None:
+    assert _silverman(np.array([3.0])) == 0.0 and _silverman(np.array([2.0, 2.0, 2.0])) == 0.0
+    values = np.sort(np.random.default_rng(1).normal(0, 2, 1000))
+    assert _silverman(values) == pytest.approx(0.9 * 2 * 1000**-0.2, rel=0.1)
+
+
+def test_visit_sequence_puts_missing_flags_before_values_and_the_target_last(data) -> None:
+    df, _ = data
+    spec = infer_spec(df, name="p", target="stage")
+    model = registry.create("cart")
+    model.fit(df, spec, seed=0)
+    steps = [(s.kind, s.column) for s in model.steps]
+    assert steps[-1] == ("category", "stage")
+    assert steps.index(("missing", "creatinine")) + 1 == steps.index(("value", "creatinine"))
+    data_order = registry.create("cart", {"order": "data"})
+    data_order.fit(df, spec, seed=0)
+    columns = [s.column for s in data_order.steps]
+    assert columns.index("stage") == columns.index("creatinine") + 2  # where the data has it
+    assert columns[-1] == "died"
+
+
+def test_smoothed_numbers_are_new_values_and_stay_in_range(data) -> None:
+    df, spec = data
+    model = registry.create("cart")
+    model.fit(df, spec, seed=0)
+    out = model.sample(2000, seed=1)
+    creat = out["creatinine"].dropna()
+    assert creat.between(df["creatinine"].min(), df["creatinine"].max()).all()
+    assert creat.round(1).eq(creat).all()  # the spec's one decimal kept
+    raw = model._sample(2000, seed=1)  # before decoding: the smoothed offsets themselves
+    value = next(s for s in model.steps if s.kind == "value" and s.column == "age")
+    real = set(np.round(model.transformer.transform(df)[:, value.start], 6))
+    drawn = np.round(raw[:, value.start], 6)
+    assert np.isin(drawn, list(real)).mean() < 0.05  # donors are never handed out as they are
+
+
+def test_the_outcome_link_is_kept(data) -> None:
+    df, spec = data
+    model = registry.create("cart")
+    model.fit(df, spec, seed=0)
+    out = model.sample(3000, seed=2)
+    real = df.groupby("stage")["died"].mean()
+    synth = out.groupby("stage")["died"].mean()
+    assert synth.is_monotonic_increasing and synth[4] - synth[1] > 0.4  # real: 0.64
+    assert (synth - real).abs().max() < 0.15
+    assert out["died"].mean() == pytest.approx(df["died"].mean(), abs=0.03)
+
+
+def test_without_smoothing_and_leaves_cart_copies_and_the_gate_catches_it(data) -> None:
+    df, spec = data
+    train, holdout, _ = split_frame(df, spec, 0.3, 0)
+    modelled = [c.name for c in spec.modelled]
+    forbidden = row_hashes(train[modelled])
+    kinds = spec.kinds()
+    gate = GateConfig().model_dump()
+
+    def privacy(settings: dict) -> tuple[float, float]:
+        model = registry.create("cart", settings)
+        model.fit(train, spec, seed=0)
+        synth = model.sample(len(train), seed=1)
+        copies = float(np.isin(row_hashes(synth[modelled]), forbidden).mean())
+        return copies, dcr(train, holdout, synth, kinds, seed=0)["share"]
+
+    copying = {"smoothing": False, "min_leaf": 1, "subsample": 1.0}
+    copies, share = privacy(copying)
+    assert copies > 0.3 and share > 0.7
+    decision = decide({"exact_copies": int(copies * len(train)), "dcr_share": share}, gate)
+    assert not decision.passed and "dcr_share" in decision.reasons[1]
+    copies, share = privacy({})
+    assert copies < 0.01 and share < gate["max_dcr_share"]
+
+
+def test_leaf_size_is_the_privacy_knob(data) -> None:
+    df, spec = data
+    small = registry.create("cart", {"min_leaf": 2})
+    large = registry.create("cart", {"min_leaf": 80})
+    small.fit(df, spec, seed=0)
+    large.fit(df, spec, seed=0)
+    leaves = (
+        [int((t.left < 0).sum()) for t in small.trees],
+        [int((t.left < 0).sum()) for t in large.trees],
+    )
+    assert sum(leaves[0]) > 4 * sum(leaves[1])
+    for tree in large.trees:  # every leaf holds at least min_leaf of the subsampled rows
+        if tree.counts is not None and len(tree.left) > 1:
+            assert tree.counts[tree.left < 0].sum(axis=1).min() >= 80
+
+
+def test_fit_uses_threads_and_the_same_seed_gives_the_same_trees(data) -> None:
+    df, spec = data
+    one = registry.create("cart", {"threads": 1})
+    two = registry.create("cart", {"threads": 2})
+    one.fit(df, spec, seed=3)
+    two.fit(df, spec, seed=3)
+    pd.testing.assert_frame_equal(one.sample(500, seed=4), two.sample(500, seed=4))

@@ -234,34 +234,35 @@ class Cart(Generator):
         if step.kind == "value":
             return self._regression_tree(features, y, seed)
         classes = y.astype(np.int64)
-        if k == 0 or len(np.unique(classes)) < 2:
-            tree = Tree.constant()
-            leaves = np.zeros(len(classes), dtype=np.int64)
-        else:
-            model = DecisionTreeClassifier(
-                min_samples_leaf=self.config.min_leaf,
-                max_depth=self.config.max_depth,
-                random_state=seed,
-            ).fit(features, classes)
-            tree = Tree.of(model)
-            leaves = tree.apply(features)
+        splittable = k > 0 and len(np.unique(classes)) > 1
+        tree, leaves = self._tree(DecisionTreeClassifier, features, classes, seed, splittable)
         counts = np.zeros((len(tree.left), step.dim), dtype=np.float32)
         np.add.at(counts, (leaves, classes), 1.0)
         tree.counts = counts
         return tree
 
+    def _tree(
+        self,
+        kind: type[DecisionTreeClassifier] | type[DecisionTreeRegressor],
+        features: np.ndarray,
+        y: np.ndarray,
+        seed: int,
+        splittable: bool,
+    ) -> tuple[Tree, np.ndarray]:
+        """(the tree as arrays, the leaf of every training row); one leaf when not splittable."""
+        if not splittable:
+            return Tree.constant(), np.zeros(len(y), dtype=np.int64)
+        model = kind(
+            min_samples_leaf=self.config.min_leaf,
+            max_depth=self.config.max_depth,
+            random_state=seed,
+        ).fit(features, y)
+        tree = Tree.of(model)
+        return tree, tree.apply(features)
+
     def _regression_tree(self, features: np.ndarray, y: np.ndarray, seed: int) -> Tree:
-        if features.shape[1] == 0 or len(y) < 2 * self.config.min_leaf or np.ptp(y) == 0:
-            tree = Tree.constant()
-            leaves = np.zeros(len(y), dtype=np.int64)
-        else:
-            model = DecisionTreeRegressor(
-                min_samples_leaf=self.config.min_leaf,
-                max_depth=self.config.max_depth,
-                random_state=seed,
-            ).fit(features, y)
-            tree = Tree.of(model)
-            leaves = tree.apply(features)
+        splittable = features.shape[1] > 0 and len(y) >= 2 * self.config.min_leaf and np.ptp(y) > 0
+        tree, leaves = self._tree(DecisionTreeRegressor, features, y, seed, splittable)
         order = np.lexsort((y, leaves))  # donors grouped by leaf, sorted within it
         tree.donors = y[order].astype(np.float64)
         sizes = np.bincount(leaves, minlength=len(tree.left))
@@ -297,6 +298,9 @@ class Cart(Generator):
         return out
 
     def _draw_value(self, tree: Tree, leaves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if len(tree.donors) == 0:  # never present (an all-null column): nothing to draw
+            rng.standard_normal(len(leaves))
+            return np.zeros(len(leaves))
         lo, hi = tree.starts[leaves], tree.starts[leaves + 1]
         size = np.maximum(hi - lo, 1)
         pick = lo + np.minimum((rng.random(len(leaves)) * size).astype(np.int64), size - 1)

@@ -132,3 +132,12 @@ def test_fit_uses_threads_and_the_same_seed_gives_the_same_trees(data) -> None:
     one.fit(df, spec, seed=3)
     two.fit(df, spec, seed=3)
     pd.testing.assert_frame_equal(one.sample(500, seed=4), two.sample(500, seed=4))
+
+
+def test_an_all_null_column_stays_null() -> None:
+    raw = make_patients(200, seed=1).assign(lab=np.nan)
+    spec = infer_spec(raw, name="p", target="died")
+    model = registry.create("cart")
+    model.fit(coerce(raw, spec)[0], spec, seed=0)
+    out = model.sample(50, seed=1)
+    assert len(out) == 50 and out["lab"].isna().all()

@@ -234,7 +234,7 @@ def test_a_spec_without_sequence_roles_and_a_time_column_conflict(
 
 def test_generator_defaults_follow_the_data_and_a_mismatch_is_refused() -> None:
     table = RunConfig(data="x.csv")
-    assert table.generator_name("table") == "ctgan" and table.generator_name("sequence") == "dgan"
+    assert table.generator_name("table") == "auto" and table.generator_name("sequence") == "dgan"
     with pytest.raises(ConfigError, match="'dgan' generates patient histories"):
         RunConfig(data="x.csv", generator="dgan").generator_settings("table")
     with pytest.raises(ConfigError, match="'auto' generates one row per patient"):

@@ -149,9 +149,7 @@ def markdown(results: list[dict], families: list[str]) -> str:
             continue
         block = per_table.loc[family]
         median = [_fmt(block[k].median(), k) for k in keys]
-        worst = [
-            _fmt(block[k].max() if k in worst_is_max else block[k].min(), k) for k in keys
-        ]
+        worst = [_fmt(block[k].max() if k in worst_is_max else block[k].min(), k) for k in keys]
         lines.append(f"| {family} | {len(block)} | median | " + " | ".join(median) + " |")
         lines.append(f"| {family} | {len(block)} | worst | " + " | ".join(worst) + " |")
     return "\n".join(lines)

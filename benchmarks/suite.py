@@ -216,4 +216,6 @@ QUICK = ["whas500", "colon", "indo_rct", "blood_storage", "birthwt"]
 
 def load(name: str) -> Table:
     table = TABLES[name]()
-    return Table(table.name, _round_trip(table.frame), table.target, table.non_predictors, table.why)
+    return Table(
+        table.name, _round_trip(table.frame), table.target, table.non_predictors, table.why
+    )

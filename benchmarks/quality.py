@@ -48,14 +48,6 @@ COLUMNS = [
 ]
 
 
-def utility_ratio(summary: dict) -> float | None:
-    for metric in ("auc", "r2", "cindex"):
-        real, synth = summary.get(f"trtr_{metric}"), summary.get(f"tstr_{metric}")
-        if real is not None and synth is not None and real > 0:
-            return synth / real
-    return None
-
-
 def parse_family(label: str) -> tuple[str, dict]:
     """``cart`` or ``cart:min_leaf=20,smoothing=false`` (JSON values) -> (family, settings)."""
     family, _, rest = label.partition(":")
@@ -70,6 +62,7 @@ def parse_family(label: str) -> tuple[str, dict]:
 
 
 def run_one(name: str, label: str, seed: int, epochs: int | None, pool: int) -> dict:
+    from evaluation.gate import tstr_ratio
     from generators import registry
     from generators.schema import infer_spec
     from tasks.evaluate import score
@@ -111,7 +104,7 @@ def run_one(name: str, label: str, seed: int, epochs: int | None, pool: int) -> 
         "seed": seed,
         "rows": len(df),
         "columns": len(df.columns),
-        "utility": utility_ratio(summary),
+        "utility": tstr_ratio(summary),
         "copies_replaced": replaced,
         "fit_seconds": round(fit_seconds, 2),
         **{k: summary.get(k) for k, _ in COLUMNS if k in summary},

@@ -43,6 +43,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
+from evaluation.gate import tstr_ratio
 from evaluation.privacy import ATTACK_ROWS
 from generators import registry
 from generators.schema import DatasetSpec
@@ -182,12 +183,8 @@ def quality(summary: dict[str, Any]) -> tuple[float, float | None, float]:
     parts.append(None if detection is None else min(1.0, 2.0 * (1.0 - detection)))
     present = [p for p in parts if p is not None]
     fidelity = float(np.mean(present)) if present else 0.0
-    utility = None
-    for metric in ("auc", "r2", "cindex"):  # the first the target has
-        real, synth = summary.get(f"trtr_{metric}"), summary.get(f"tstr_{metric}")
-        if real is not None and synth is not None and real > 0:
-            utility = float(max(0.0, min(1.0, synth / real)))
-            break
+    ratio = tstr_ratio(summary)  # the first of AUC, R², C-index the target has
+    utility = None if ratio is None else float(max(0.0, min(1.0, ratio)))
     overall = fidelity if utility is None else (fidelity + utility) / 2
     return fidelity, utility, float(overall)
 

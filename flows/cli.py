@@ -43,7 +43,6 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-budget",
         type=float,
-        default=180.0,
         metavar="SECONDS",
         help="auto: seconds of estimated training on a 2-core CPU; families that would not fit "
         "are skipped (default 180: a 20,000-row table in under 5 minutes; 0 = no budget)",
@@ -51,7 +50,6 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gate-min-utility",
         type=float,
-        default=0.85,
         metavar="RATIO",
         help="release gate: the least TSTR/TRTR on the target (default 0.85; 0 turns it off); "
         "a run below it is rejected (exit 3) and its rows stay in candidate/",
@@ -397,10 +395,18 @@ def _run(config, start=None) -> int:  # noqa: ANN001
     return 0
 
 
-def _gate(args: argparse.Namespace):  # noqa: ANN202 - a GateConfig
+def _time_budget(args: argparse.Namespace) -> dict[str, float | None]:
+    """--time-budget as a run config field: absent keeps the config's default, 0 means none."""
+    return {} if args.time_budget is None else {"time_budget": args.time_budget or None}
+
+
+def _gate(args: argparse.Namespace) -> dict:
+    """--gate-min-utility as the run config's gate: absent keeps the default, 0 turns it off."""
     from tasks.config import GateConfig
 
-    return GateConfig(min_tstr_ratio=args.gate_min_utility or None)
+    if args.gate_min_utility is None:
+        return {}
+    return {"gate": GateConfig(min_tstr_ratio=args.gate_min_utility or None)}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -418,8 +424,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         auto_seeds=args.auto_seeds,
         auto_families=args.auto_family,
         train_deployment=args.train_deployment,
-        time_budget=args.time_budget or None,
-        gate=_gate(args),
+        **_time_budget(args),
+        **_gate(args),
         epochs=args.epochs,
         generator_config=_settings(args.set),
         rows=args.rows,
@@ -448,8 +454,8 @@ def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN
         auto_seeds=args.auto_seeds,
         auto_families=args.auto_family,
         train_deployment=args.train_deployment,
-        time_budget=args.time_budget or None,
-        gate=_gate(args),
+        **_time_budget(args),
+        **_gate(args),
         epochs=args.epochs,
         generator_config=_settings(args.set),
         constraints=_constraints(args.constraint),

@@ -23,6 +23,9 @@ from pydantic import (
 from generators import registry
 from generators.schema import Constraint
 
+# generator auto: seconds of estimated training (candidates and final fit) a run may spend
+DEFAULT_TIME_BUDGET = 180.0
+
 
 class ConfigError(ValueError):
     """Run settings that cannot work together (a generator setting it does not have, ...)."""
@@ -111,7 +114,7 @@ class RunConfig(BaseModel):
         "histories",
     )
     time_budget: float | None = Field(
-        180.0,
+        DEFAULT_TIME_BUDGET,
         gt=0,
         description="auto: seconds of estimated training (candidates and the final fit) on a "
         "2-core CPU; families that would not fit are skipped; None: try every family",

@@ -49,7 +49,7 @@ from generators import registry
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
-from tasks.config import GateConfig, RunConfig
+from tasks.config import DEFAULT_TIME_BUDGET, GateConfig, RunConfig
 from tasks.evaluate import score
 from tasks.split import split_frame
 
@@ -58,7 +58,6 @@ AUTO = "auto"
 FAMILIES = ("cart", "gaussian_copula", "tvae", "tabddpm", "ctgan")
 VALIDATION_FRACTION = 0.2
 CANDIDATE_ROWS = 10_000  # synthetic rows scored per candidate (at most)
-DEFAULT_TIME_BUDGET = 180.0  # seconds of estimated training for the candidates and the final fit
 # Seconds per training row per epoch on the 2-core CI machine at default settings (flchain's
 # 5,039 fit rows, 300 epochs: ctgan 60.7 s, tvae 20.9 s, tabddpm 39.5 s; benchmarks/README.md,
 # "auto"). Families without epochs fit in seconds and are always tried.

@@ -9,13 +9,19 @@ from sklearn.tree import DecisionTreeRegressor
 from evaluation.gate import decide
 from evaluation.privacy import dcr
 from generators import registry
-from generators.cart import Tree, _silverman
+from generators.cart import Cart, Tree, _silverman
 from generators.schema import infer_spec
 from tasks.config import GateConfig
 from tasks.sample import row_hashes
 from tasks.split import split_frame
 from tasks.validation import coerce
 from tests.conftest import make_patients
+
+
+def fitted(df: pd.DataFrame, spec, seed: int = 0, **settings) -> Cart:  # noqa: ANN001
+    model = registry.create("cart", settings)
+    model.fit(df, spec, seed=seed)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +52,11 @@ def test_silverman_bandwidth() -> None:
 def test_visit_sequence_puts_missing_flags_before_values_and_the_target_last(data) -> None:
     df, _ = data
     spec = infer_spec(df, name="p", target="stage")
-    model = registry.create("cart")
-    model.fit(df, spec, seed=0)
+    model = fitted(df, spec)
     steps = [(s.kind, s.column) for s in model.steps]
     assert steps[-1] == ("category", "stage")
     assert steps.index(("missing", "creatinine")) + 1 == steps.index(("value", "creatinine"))
-    data_order = registry.create("cart", {"order": "data"})
-    data_order.fit(df, spec, seed=0)
+    data_order = fitted(df, spec, order="data")
     columns = [s.column for s in data_order.steps]
     assert columns.index("stage") == columns.index("creatinine") + 2  # where the data has it
     assert columns[-1] == "died"
@@ -60,8 +64,7 @@ def test_visit_sequence_puts_missing_flags_before_values_and_the_target_last(dat
 
 def test_smoothed_numbers_are_new_values_and_stay_in_range(data) -> None:
     df, spec = data
-    model = registry.create("cart")
-    model.fit(df, spec, seed=0)
+    model = fitted(df, spec)
     out = model.sample(2000, seed=1)
     creat = out["creatinine"].dropna()
     assert creat.between(df["creatinine"].min(), df["creatinine"].max()).all()
@@ -75,8 +78,7 @@ def test_smoothed_numbers_are_new_values_and_stay_in_range(data) -> None:
 
 def test_the_outcome_link_is_kept(data) -> None:
     df, spec = data
-    model = registry.create("cart")
-    model.fit(df, spec, seed=0)
+    model = fitted(df, spec)
     out = model.sample(3000, seed=2)
     real = df.groupby("stage")["died"].mean()
     synth = out.groupby("stage")["died"].mean()
@@ -94,8 +96,7 @@ def test_without_smoothing_and_leaves_cart_copies_and_the_gate_catches_it(data) 
     gate = GateConfig().model_dump()
 
     def privacy(settings: dict) -> tuple[float, float]:
-        model = registry.create("cart", settings)
-        model.fit(train, spec, seed=0)
+        model = fitted(train, spec, **settings)
         synth = model.sample(len(train), seed=1)
         copies = float(np.isin(row_hashes(synth[modelled]), forbidden).mean())
         return copies, dcr(train, holdout, synth, kinds, seed=0)["share"]
@@ -111,10 +112,7 @@ def test_without_smoothing_and_leaves_cart_copies_and_the_gate_catches_it(data) 
 
 def test_leaf_size_is_the_privacy_knob(data) -> None:
     df, spec = data
-    small = registry.create("cart", {"min_leaf": 2})
-    large = registry.create("cart", {"min_leaf": 80})
-    small.fit(df, spec, seed=0)
-    large.fit(df, spec, seed=0)
+    small, large = fitted(df, spec, min_leaf=2), fitted(df, spec, min_leaf=80)
     leaves = (
         [int((t.left < 0).sum()) for t in small.trees],
         [int((t.left < 0).sum()) for t in large.trees],
@@ -127,17 +125,13 @@ def test_leaf_size_is_the_privacy_knob(data) -> None:
 
 def test_fit_uses_threads_and_the_same_seed_gives_the_same_trees(data) -> None:
     df, spec = data
-    one = registry.create("cart", {"threads": 1})
-    two = registry.create("cart", {"threads": 2})
-    one.fit(df, spec, seed=3)
-    two.fit(df, spec, seed=3)
+    one, two = fitted(df, spec, seed=3, threads=1), fitted(df, spec, seed=3, threads=2)
     pd.testing.assert_frame_equal(one.sample(500, seed=4), two.sample(500, seed=4))
 
 
 def test_an_all_null_column_stays_null() -> None:
     raw = make_patients(200, seed=1).assign(lab=np.nan)
     spec = infer_spec(raw, name="p", target="died")
-    model = registry.create("cart")
-    model.fit(coerce(raw, spec)[0], spec, seed=0)
+    model = fitted(coerce(raw, spec)[0], spec)
     out = model.sample(50, seed=1)
     assert len(out) == 50 and out["lab"].isna().all()

@@ -134,3 +134,18 @@ def test_the_membership_limit_allows_for_the_noise_of_small_validation_sets() ->
     summary = {"membership_auc": 0.65, "dcr_share": 0.5, "exact_copies": 0}
     assert privacy_reasons(summary, GATE, small) == []
     assert privacy_reasons(summary, GATE, large) == ["membership AUC 0.650 > 0.624"]
+
+
+def test_cli_budget_and_utility_floor_map_onto_the_run_config() -> None:
+    from flows.cli import _gate, _time_budget, parser
+
+    def fields(*extra: str) -> dict:
+        args = parser().parse_args(["generate", "x.csv", *extra])
+        return RunConfig(data="x.csv", **_time_budget(args), **_gate(args)).model_dump()
+
+    default = fields()
+    assert default["time_budget"] == 180.0 and default["gate"]["min_tstr_ratio"] == 0.85
+    off = fields("--time-budget", "0", "--gate-min-utility", "0")
+    assert off["time_budget"] is None and off["gate"]["min_tstr_ratio"] is None
+    set_ = fields("--time-budget", "60", "--gate-min-utility", "0.9")
+    assert set_["time_budget"] == 60.0 and set_["gate"]["min_tstr_ratio"] == 0.9

@@ -199,6 +199,12 @@ class Cart(Generator):
             ]
         return steps
 
+    def _flag_of(self, k: int) -> int | None:
+        """The missing-flag step of value step ``k`` (the step just before it), if any."""
+        if self.steps[k].kind == "value" and k and self.steps[k - 1].kind == "missing":
+            return k - 1
+        return None
+
     def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         self.steps = self._visit_sequence()
         spans = {s.start: s for s in self.transformer.spans}
@@ -208,10 +214,10 @@ class Cart(Generator):
         for k, step in enumerate(self.steps):
             span = spans[step.start]
             x[:, k] = table.scalar_of(span) if step.kind == "value" else table.code_of(span)
-        for k, step in enumerate(self.steps):
-            # a nullable number's missing flag is the step just before its value
-            if step.kind == "value" and k and self.steps[k - 1].kind == "missing":
-                x[x[:, k - 1] == 1, k] = np.nan  # flag code 1 = "missing"
+        for k in range(len(self.steps)):
+            flag = self._flag_of(k)
+            if flag is not None:
+                x[x[:, flag] == 1, k] = np.nan  # flag code 1 = "missing"
         workers = self.config.threads or os.cpu_count() or 1
         with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
             # a category with many levels on few rows is no regression problem in disguise here
@@ -280,11 +286,11 @@ class Cart(Generator):
         x = np.full((n, len(self.steps)), np.nan)
         out = np.zeros((n, self.transformer.width), dtype=np.float32)
         rows = np.arange(n)
-        missing: dict[str, np.ndarray] = {}
         for k, (step, tree) in enumerate(zip(self.steps, self.trees, strict=True)):
             leaves = tree.apply(x[:, :k])
             if step.kind == "value":
-                present = ~missing.get(step.column, np.zeros(n, dtype=bool))
+                flag = self._flag_of(k)
+                present = np.ones(n, dtype=bool) if flag is None else x[:, flag] != 1
                 value = self._draw_value(tree, leaves, rng)
                 x[present, k] = value[present]
                 out[:, step.start] = np.where(present, value, 0.0)
@@ -293,24 +299,23 @@ class Cart(Generator):
             code = _draw_classes(tree.counts[leaves], rng)
             x[:, k] = code
             out[rows, step.start + code] = 1.0
-            if step.kind == "missing":
-                missing[step.column] = code == 1
         return out
 
     def _draw_value(self, tree: Tree, leaves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if len(tree.donors) == 0:  # never present (an all-null column): nothing to draw
             rng.standard_normal(len(leaves))
             return np.zeros(len(leaves))
-        lo, hi = tree.starts[leaves], tree.starts[leaves + 1]
-        size = np.maximum(hi - lo, 1)
-        pick = lo + np.minimum((rng.random(len(leaves)) * size).astype(np.int64), size - 1)
-        value = tree.donors[np.minimum(pick, len(tree.donors) - 1)]
+        lo, hi = tree.starts[leaves], tree.starts[leaves + 1]  # every leaf holds a donor
+        size = hi - lo
+        value = tree.donors[
+            lo + np.minimum((rng.random(len(leaves)) * size).astype(np.int64), size - 1)
+        ]
         noise = rng.standard_normal(len(leaves))  # drawn either way: same stream on or off
         if self.config.smoothing:
             value = value + tree.bandwidth[leaves] * noise
             # within the leaf's range, so the tree's structure stays as learnt: reflected at its
             # ends (clipping would pile draws onto the leaf's smallest and largest real values)
-            low, high = tree.donors[lo], tree.donors[np.maximum(hi - 1, lo)]
+            low, high = tree.donors[lo], tree.donors[hi - 1]
             value = np.where(value < low, 2 * low - value, value)
             value = np.where(value > high, 2 * high - value, value)
             value = np.clip(value, low, high)

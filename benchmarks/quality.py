@@ -172,6 +172,8 @@ def main() -> None:
     out = Path(args.out)
     if args.markdown:
         results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+        if args.tables:  # the same tables for every family, e.g. where a baseline is missing
+            results = [r for r in results if r["table"] in args.tables]
         print(markdown(results, args.families))
         return
     tables = args.tables or (QUICK if args.quick else list(TABLES))

@@ -35,6 +35,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from sdv_comparison import datasets  # this folder is on the path when run as a script
+
     from flows.generate import generate
     from tasks import storage
     from tasks.config import RunConfig

@@ -104,6 +104,20 @@ def associations(df: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, Any]:
     return {"columns": cols, "matrix": matrix.round(4).tolist()}
 
 
+def degenerate_columns(df: pd.DataFrame) -> dict[str, str]:
+    """Columns with nothing to learn and what synthetic data does with them (the policy in the
+    README): an empty column stays empty, a constant one keeps its one value."""
+    out = {}
+    for col in df.columns:
+        values = df[col].dropna()
+        if values.empty:
+            out[str(col)] = "empty: no value recorded; synthetic rows leave it empty"
+        elif values.nunique() == 1:
+            gaps = " (and its missing cells)" if len(values) < len(df) else ""
+            out[str(col)] = f"constant: synthetic rows keep its one value{gaps}"
+    return out
+
+
 def profile_table(df: pd.DataFrame, types: Mapping[str, str]) -> dict[str, Any]:
     """``types``: spec type per column (numeric, integer, categorical, boolean, datetime)."""
     kinds = {
@@ -127,6 +141,7 @@ def profile_table(df: pd.DataFrame, types: Mapping[str, str]) -> dict[str, Any]:
     return {
         "rows": int(len(df)),
         "columns": int(df.shape[1]),
+        "degenerate_columns": degenerate_columns(df),
         "duplicate_rows": int(df.duplicated().sum()),
         "missing_cells_share": float(df.isna().to_numpy().mean()) if df.size else 0.0,
         "column_profiles": columns,

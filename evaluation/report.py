@@ -106,6 +106,7 @@ def profile_html(profile: dict[str, Any], title: str) -> str:
     warn = []
     if profile["duplicate_rows"]:
         warn.append(f"{profile['duplicate_rows']} duplicate rows")
+    warn += [f"{n}: {what}" for n, what in profile.get("degenerate_columns", {}).items()]
     warn += [
         f"{n}: {e['missing_share']:.0%} missing"
         for n, e in cols.items()

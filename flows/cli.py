@@ -219,6 +219,11 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="synthcare", description="Synthetic patient data: faithful, useful, private."
     )
+    ap.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also SYNTHCARE_DEBUG=1)",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="validate, profile, train, sample, evaluate and publish")
@@ -290,12 +295,21 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _spec_for(data_url: str, spec_url: str | None, target: str | None, **roles: Any):  # noqa: ANN202
+def _spec_for(  # noqa: ANN202
+    data_url: str,
+    spec_url: str | None,
+    target: str | None,
+    more_real: str | None = None,
+    **roles: Any,
+):
     """The table at ``data_url`` and its spec: the given one, or one inferred from the table
-    (with sequence roles when ``time_column`` is given)."""
+    and ``more_real`` (more real rows, e.g. a holdout, so its ranges are real ranges too), with
+    sequence roles when ``time_column`` is given."""
+    import pandas as pd
+
     from generators.schema import SpecError, infer_spec
     from tasks.config import dataset_name_of
-    from tasks.ingest import with_inferred_sequence
+    from tasks.inputs import with_inferred_sequence
     from tasks.validation import read_spec, read_table
 
     time_column = roles.pop("time_column", None)
@@ -303,7 +317,11 @@ def _spec_for(data_url: str, spec_url: str | None, target: str | None, **roles: 
     raw = read_table(data_url, spec)
     if spec is not None:
         return raw, spec
-    spec = infer_spec(raw, name=dataset_name_of(data_url), target=target, **roles)
+    known = raw
+    if more_real is not None:  # its columns as the table's: a missing one is refused later
+        more = read_table(more_real).reindex(columns=raw.columns)
+        known = pd.concat([raw, more], ignore_index=True)
+    spec = infer_spec(known, name=dataset_name_of(data_url), target=target, **roles)
     if time_column is not None:
         ids = roles.get("id_columns") or []
         if len(ids) != 1:
@@ -409,10 +427,54 @@ def _gate(args: argparse.Namespace) -> dict:
     return {"gate": GateConfig(min_tstr_ratio=args.gate_min_utility or None)}
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    from tasks.config import RunConfig
+# run config fields whose command-line option is not simply --field-name
+_FLAGS = {
+    "data": "DATA",
+    "output": "--out",
+    "id_columns": "--id-column",
+    "non_predictors": "--non-predictor",
+    "quasi_identifiers": "--quasi-identifier",
+    "auto_families": "--auto-family",
+    "generator_config": "--set",
+    "constraints": "--constraint",
+    "conditions": "--condition",
+    "gate": "--gate-min-utility",
+}
 
-    config = RunConfig(
+
+def _config(build=None, *args: Any, **fields: Any):  # noqa: ANN001, ANN202 - a RunConfig
+    """The run config (``build``: RunConfig or a demo's config maker), or a ``ConfigError``
+    that names the command-line option at fault."""
+    from pydantic import ValidationError
+
+    from tasks.config import ConfigError, RunConfig
+
+    try:
+        return (build or RunConfig)(*args, **fields)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            flag = _FLAGS.get(field, "--" + field.replace("_", "-")) if field else "settings"
+            message = e["msg"].removeprefix("Value error, ")
+            problems.append(f"{flag}: {message}" if field else message)
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _preflight(config) -> None:  # noqa: ANN001 - a RunConfig
+    """Every check that needs no training, before any Prefect machinery starts: the output is
+    writable, the settings fit the data's kind, the input is valid and trainable. A refusal
+    takes a moment and writes nothing."""
+    from tasks.inputs import check_input, data_kind
+    from tasks.storage import check_writable
+
+    check_writable(config.output)
+    config.generator_settings(data_kind(config))
+    check_input(config, expectations=False)  # the run's ingest step runs the suite
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config = _config(
         data=_local(args.data),
         target=args.target,
         spec=args.spec and _local(args.spec),
@@ -439,6 +501,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         retrain=args.retrain,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
+    _preflight(config)
     return _run(config)
 
 
@@ -447,7 +510,8 @@ def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN
     (those that do not apply to its data are refused by the run config, never ignored)."""
     out = _local(args.out)
     data = write(Path(out if "://" not in out else ".") / "demo-input")
-    config = make_config(
+    config = _config(
+        make_config,
         data,
         out,
         generator=args.generator,
@@ -469,6 +533,7 @@ def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN
         retrain=args.retrain,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
+    _preflight(config)
     return _run(config)
 
 
@@ -493,7 +558,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tasks.validation import coerce, read_table, validate
 
     real_url = _local(args.real)
-    raw, spec = _spec_for(real_url, args.spec and _local(args.spec), args.target, **_roles(args))
+    holdout_url = args.holdout and _local(args.holdout)
+    raw, spec = _spec_for(
+        real_url, args.spec and _local(args.spec), args.target, holdout_url, **_roles(args)
+    )
     real = validate(raw, spec, args.real)
     if spec.sequence is not None and not args.holdout:
         raise SpecError(
@@ -502,7 +570,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     holdout = None
     if args.holdout:
-        holdout = validate(read_table(_local(args.holdout), spec), spec, args.holdout)
+        holdout = validate(read_table(holdout_url, spec), spec, args.holdout)
     synth_raw = read_table(_local(args.synthetic), spec)
     missing = [c for c in spec.names if c not in synth_raw.columns]
     if missing:
@@ -533,6 +601,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"\ngate: {'passed' if gate['passed'] else 'FAILED'}")
     for reason in gate["reasons"]:
         print(f"  - {reason}")
+    for note in metrics["notes"]:
+        print(f"note: {note}")
     print(storage.join(out, "report.html"))
     return 0 if gate["passed"] else EXIT_REJECTED
 
@@ -554,7 +624,6 @@ def main(argv: list[str] | None = None) -> int:
     from generators.schema import SpecError
     from generators.sequence import SequenceError
     from tasks.config import ConfigError
-    from tasks.remote import RemoteTrainingError
     from tasks.storage import StorageError
     from tasks.validation import DataValidationError
 
@@ -569,14 +638,33 @@ def main(argv: list[str] | None = None) -> int:
         "generators": cmd_generators,
         "sample": cmd_sample,
     }[args.command]
+    debug = args.debug or os.environ.get("SYNTHCARE_DEBUG", "") not in ("", "0")
     try:
         return command(args)
     except (DataValidationError, SpecError, SequenceError, ConditionError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc, debug)
         return EXIT_BAD_INPUT
-    except (StorageError, RemoteTrainingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except StorageError as exc:
+        _error(exc, debug)
         return 1
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen fault: one line, not a dump
+        remote = sys.modules.get("tasks.remote")  # loaded only by runs that train on a pool
+        if remote is not None and isinstance(exc, remote.RemoteTrainingError):
+            _error(exc, debug)
+            return 1
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("  (run with --debug or SYNTHCARE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _error(exc: BaseException, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

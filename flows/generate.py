@@ -25,7 +25,8 @@ from tasks import storage
 from tasks.common import new_run_id, run_path
 from tasks.config import RunConfig
 from tasks.evaluate import evaluate
-from tasks.ingest import data_kind, ingest
+from tasks.ingest import ingest
+from tasks.inputs import data_kind
 from tasks.profile import profile
 from tasks.publish import publish
 from tasks.remote import TrainJob, check_deployment, train_on_pool

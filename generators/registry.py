@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from generators.base import Generator
+if TYPE_CHECKING:  # the registry itself imports no model code (and so no torch)
+    from generators.base import Generator
 
-G = TypeVar("G", bound=type[Generator])
+G = TypeVar("G", bound="type[Generator]")
 
 _REGISTRY: dict[str, type[Generator]] = {}
 _BUILTIN: dict[str, str] = {
@@ -57,16 +58,26 @@ def builtin(kind: str = "table") -> list[str]:
 
 
 def kind_of(name: str) -> str:
-    """ "table" or "sequence"."""
+    """ "table" or "sequence"; a built-in name is answered without importing its model."""
+    if name not in _REGISTRY:
+        if name in _BUILTIN:
+            return "table"
+        if name in _BUILTIN_SEQUENCE:
+            return "sequence"
     return getattr(get(name), "kind", "table")
 
 
-def get(name: str) -> type[Generator]:
-    modules = {**_BUILTIN, **_BUILTIN_SEQUENCE}
-    if name not in _REGISTRY and name in modules:
-        importlib.import_module(modules[name])
-    if name not in _REGISTRY:
+def check_known(name: str) -> str:
+    """``name`` if a generator of that name exists (without importing a built-in's model)."""
+    if name not in _REGISTRY and name not in _BUILTIN and name not in _BUILTIN_SEQUENCE:
         raise UnknownGeneratorError(f"unknown generator {name!r}; known: {', '.join(available())}")
+    return name
+
+
+def get(name: str) -> type[Generator]:
+    check_known(name)
+    if name not in _REGISTRY:  # a built-in: its module registers it on import
+        importlib.import_module({**_BUILTIN, **_BUILTIN_SEQUENCE}[name])
     return _REGISTRY[name]
 
 

@@ -317,6 +317,25 @@ def detect_datetime_format(values: pd.Series) -> str | None:
     return None
 
 
+def mixed_datetime_formats(values: pd.Series) -> dict[str, int]:
+    """When every value is a date but no one format reads them all: the formats that do, each
+    with how many values it reads first (greedy, most first); else empty."""
+    text = values.dropna().astype(str)
+    if text.empty or not text.str.contains(r"\d", regex=True).all():
+        return {}
+    left, found = text, {}
+    while not left.empty:
+        reads = {
+            fmt: pd.to_datetime(left, format=fmt, errors="coerce").notna()
+            for fmt in DATETIME_FORMATS
+        }
+        fmt, ok = max(reads.items(), key=lambda item: int(item[1].sum()))
+        if not ok.any():
+            return {}  # some values are no date at all: text, not mixed dates
+        found[fmt], left = int(ok.sum()), left[~ok]
+    return found if len(found) > 1 else {}
+
+
 def count_decimals(values: pd.Series, max_decimals: int = 6) -> int | None:
     """The fewest decimals that represent every value exactly, or None when there are more."""
     arr = values.dropna().to_numpy(dtype=float)
@@ -399,6 +418,13 @@ def infer_column(name: str, series: pd.Series) -> ColumnSpec:
             format=fmt,
             min=parsed.min().isoformat(),
             max=parsed.max().isoformat(),
+        )
+    mixed = mixed_datetime_formats(non_null)
+    if mixed:
+        found = ", ".join(f"{fmt}: {n} values" for fmt, n in mixed.items())
+        raise SpecError(
+            f"column {name!r}: dates in {len(mixed)} formats ({found}); write every date in one "
+            "format (ISO 2024-01-31 is safest), or declare the column in a spec"
         )
     words = {str(v).strip().lower() for v in pd.unique(non_null)}
     if words and words <= _BOOLEAN_WORDS and len(words) == 2:

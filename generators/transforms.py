@@ -20,9 +20,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
 
 from generators.schema import ColumnSpec, DatasetSpec, SpecError, _sorted_values
 
@@ -75,6 +72,9 @@ class ContinuousTransform:
     # each value encoded by its likeliest mode instead of one drawn from the posterior: a
     # smooth series then stays in one mode between mode boundaries (see generators.sequence)
     likeliest_mode: bool = False
+    # no value was ever observed (an all-null column): it decodes to all missing, whatever a
+    # model outputs, so no value is invented for it
+    all_missing: bool = False
 
     @property
     def dims(self) -> list[tuple[int, Activation, bool]]:
@@ -123,6 +123,7 @@ class ContinuousTransform:
             decimals=col.decimals if kind == "numeric" else None,
             resolution_days=_resolution(series) if kind == "datetime" else None,
             log_shift=log_shift,
+            all_missing=present.size == 0,
         )
 
     def as_linear(self, series: pd.Series) -> ContinuousTransform:
@@ -206,7 +207,9 @@ class ContinuousTransform:
             x = np.round(x / self.resolution_days) * self.resolution_days
         elif self.decimals is not None:
             x = np.round(x, self.decimals)
-        if self.has_missing:
+        if self.all_missing:
+            x = np.full(len(x), np.nan)
+        elif self.has_missing:
             x = np.where(block[:, 2 + k] > block[:, 1 + k], np.nan, x)  # the flag's argmax
         if self.kind == "datetime":
             ns = np.round(x * NS_PER_DAY)
@@ -229,6 +232,8 @@ def _argmax(block: np.ndarray) -> np.ndarray:
         or min(block.strides, default=0) < 0
     ):  # torch cannot wrap these without a copy or a warning
         return block.argmax(axis=1)
+    import torch  # here, so that reading and checking a table never loads torch
+
     return torch.from_numpy(block).argmax(dim=1).numpy()
 
 
@@ -264,6 +269,10 @@ def _resolution(series: pd.Series) -> float | None:
 
 
 def _fit_modes(values: np.ndarray, seed: int) -> tuple[list[float], list[float], list[float]]:
+    # scikit-learn loads here, when a model is fitted, not when a table is read and checked
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import BayesianGaussianMixture
+
     rng = np.random.default_rng(seed)
     if values.size > BGM_FIT_ROWS:
         values = rng.choice(values, BGM_FIT_ROWS, replace=False)

@@ -56,8 +56,3 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def run_path(run_url: str, key: str) -> str:
     return storage.join(run_url, RUN_FILES[key])
-
-
-# A conditioned run is scored against the real holdout patients who meet the conditions; the
-# density attack splits them in two, so fewer than this cannot measure privacy.
-MIN_CONDITIONED_HOLDOUT = 20

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -31,9 +32,26 @@ class ConfigError(ValueError):
     """Run settings that cannot work together (a generator setting it does not have, ...)."""
 
 
+# a dataset name is one folder of the output tree: nothing that could climb out of it
+SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def check_name(name: str, what: str = "dataset") -> str:
+    """``name`` if it is safe as one path segment: letters, digits, ``.``, ``_``, ``-``, not
+    empty and without ``..`` (a folder name that could leave the output root is refused)."""
+    if not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"{what} name {name!r}: use only letters, digits, '.', '_' and '-', without '..' "
+            "(it names a folder under the output root)"
+        )
+    return name
+
+
 def dataset_name_of(url: str) -> str:
-    """A table's name from its file name: ``s3://b/exports/admissions.csv`` -> ``admissions``."""
-    return PurePosixPath(url.split("?")[0]).name.split(".")[0] or "dataset"
+    """A table's name from its file name: ``s3://b/exports/admissions.csv`` -> ``admissions``
+    (characters a folder name must not hold become ``_``)."""
+    stem = PurePosixPath(url.split("?")[0]).name.split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", stem) or "dataset"
 
 
 class GateConfig(BaseModel):
@@ -176,8 +194,8 @@ class RunConfig(BaseModel):
     train_pickup_timeout: float = Field(
         600.0,
         gt=0,
-        description="Seconds a training run may wait for a worker of that pool before the run "
-        "fails",
+        description="Seconds a queued training may wait while no worker of that pool is online "
+        "before the run fails (busy workers online: it waits for them)",
     )
     retrain: bool = Field(
         False, description="Train even when a model stored for this input and config exists"
@@ -187,14 +205,26 @@ class RunConfig(BaseModel):
     @classmethod
     def _known_generator(cls, name: str | None) -> str | None:
         if name is not None and name != "auto":
-            registry.get(name)  # raises with the known names
+            try:
+                registry.check_known(name)
+            except registry.UnknownGeneratorError as exc:
+                raise ValueError(str(exc)) from None  # pydantic reports ValueErrors
         return name
+
+    @field_validator("dataset")
+    @classmethod
+    def _safe_dataset(cls, name: str | None) -> str | None:
+        return name if name is None else check_name(name)
 
     @field_validator("auto_families")
     @classmethod
     def _known_families(cls, names: list[str]) -> list[str]:
         for name in names:
-            if registry.kind_of(name) != "table":  # raises with the known names if unknown
+            try:
+                kind = registry.kind_of(name)
+            except registry.UnknownGeneratorError as exc:
+                raise ValueError(str(exc)) from None
+            if kind != "table":
                 raise ValueError(f"auto_families: {name!r} is not a table generator")
         if len(set(names)) != len(names):
             raise ValueError(f"auto_families lists a family twice: {names}")

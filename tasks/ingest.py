@@ -1,35 +1,23 @@
 """Step 1: read the input, settle its spec, validate it. Nothing is written unless it is valid.
 
-Patient histories (a long table: ``time_column`` given, or a spec with sequence roles) may bring
-their static columns in a second table (``static_data``, one row per patient), joined on the id
-column; they are validated as one table plus the sequence rules (times strictly increasing within
-a patient, static columns constant).
+The checks themselves are ``tasks.inputs.check_input``, the same the CLI runs before any Prefect
+machinery starts; here they run again for runs started from the UI or a deployment, and only a
+valid input gets a run folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from prefect import get_run_logger, task
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from generators.conditions import ConditionError, check_against_spec, rows_meeting
-from generators.schema import DatasetSpec, SpecError, infer_spec
-from generators.sequence import check_sequences, infer_sequence_roles
+from generators.schema import DatasetSpec
 from tasks import storage
-from tasks.common import MIN_CONDITIONED_HOLDOUT, TASK_OPTIONS, run_path
+from tasks.common import TASK_OPTIONS, run_path
 from tasks.config import RunConfig
-from tasks.validation import (
-    DataValidationError,
-    Violation,
-    parse_table,
-    read_input,
-    read_spec,
-    validate,
-)
+from tasks.inputs import check_input
+from tasks.validation import DataValidationError
 
 
 class Ingested(BaseModel):
@@ -42,114 +30,24 @@ class Ingested(BaseModel):
     patients: int | None = None  # patient histories: how many patients the rows hold
 
 
-def data_kind(config: RunConfig) -> str:
-    """ "sequence" for patient histories (``time_column``, or a spec declaring sequence roles),
-    else "table"; known before any work, so a setting that does not fit fails first."""
-    if config.time_column is not None:
-        return "sequence"
-    if config.spec and read_spec(config.spec, config.target).sequence is not None:
-        return "sequence"
-    return "table"
-
-
-def join_static(visits: pd.DataFrame, static: pd.DataFrame, id_column: str, source: str):  # noqa: ANN201
-    """The visits with the static table's columns joined on ``id_column`` (every patient of the
-    visits must have exactly one static row; the static table's own dtypes are kept)."""
-    problems = []
-    if id_column not in static.columns:
-        problems.append(Violation(id_column, "id column missing from the static table", 0))
-    else:
-        shared = [c for c in static.columns if c != id_column and c in visits.columns]
-        if shared:
-            problems.append(
-                Violation(", ".join(shared), "in both tables (static columns belong in one)", 0)
-            )
-        dupes = static[id_column][static[id_column].duplicated()]
-        if len(dupes):
-            problems.append(
-                Violation(
-                    id_column,
-                    "static table: more than one row per patient",
-                    len(dupes),
-                    dupes.head(5).tolist(),
-                )
-            )
-        if id_column in visits.columns:
-            absent = pd.Index(visits[id_column].unique()).difference(static[id_column])
-            if len(absent):
-                problems.append(
-                    Violation(
-                        id_column,
-                        "patients with visits but no row in the static table",
-                        len(absent),
-                        absent[:5].tolist(),
-                    )
-                )
-    if problems:
-        raise DataValidationError(source, problems)
-    joined = visits.merge(static, on=id_column, how="left", validate="many_to_one")
-    joined.attrs["file_dtypes"] = {
-        **visits.attrs.get("file_dtypes", {}),
-        **static.attrs.get("file_dtypes", {}),
-    }
-    return joined
-
-
 @task(name="ingest", **TASK_OPTIONS)
 def ingest(config: RunConfig, run_url: str) -> Ingested:
     logger = get_run_logger()
-    data = read_input(config.data)
-    given = read_spec(config.spec, config.target) if config.spec else None
-    digest = hashlib.sha256(data)
-    if config.private and given is None:
-        raise SpecError(
-            f"{config.data}: differential privacy needs a spec (--spec) declaring every column's "
-            "bounds and values; inferring them from the data would leak it outside the privacy "
-            "budget (write one with `synthcare validate DATA --write-spec spec.yaml`, then set "
-            "bounds a clinician would, not the data's own extremes)"
-        )
-    raw = parse_table(config.data, data, given)
-    if config.static_data:
-        if config.time_column:
-            id_column = config.id_columns[0]
-        elif given is not None and given.sequence is not None:
-            id_column = given.sequence.id
-        else:
-            raise SpecError(
-                f"{config.static_data}: a static table joins patient histories; the spec "
-                f"{config.spec} declares no sequence roles"
-            )
-        static_bytes = read_input(config.static_data)
-        digest.update(static_bytes)
-        static = parse_table(config.static_data, static_bytes, given)
-        raw = join_static(raw, static, id_column, config.static_data)
-    inferred = given is None
-    spec = given or _infer(raw, config)
-    if given is not None and config.time_column and given.sequence is None:
-        raise SpecError(
-            f"{config.spec}: --time-column {config.time_column!r} given but the spec declares no "
-            "sequence roles (add `sequence: {id, time, static}` to it)"
-        )
-    source = config.data if not config.static_data else f"{config.data} + {config.static_data}"
-    typed = validate(raw, spec, source)
-    if spec.sequence is not None:
-        check_sequences(typed, spec, source)
-    if config.conditions:  # an impossible condition fails before anything is written
-        check_against_spec(spec, config.conditions)
-        meeting = len(rows_meeting(typed, config.conditions))
-        if meeting * config.holdout_fraction < MIN_CONDITIONED_HOLDOUT:
-            raise ConditionError(
-                f"conditions {config.conditions}: {meeting} patients in {config.data} meet them; "
-                f"the holdout needs at least {MIN_CONDITIONED_HOLDOUT} of them to measure privacy"
-            )
-    patients = int(typed[spec.sequence.id].nunique()) if spec.sequence is not None else None
+    try:
+        checked = check_input(config)
+    except DataValidationError as exc:
+        # Prefect keeps a failed run's exception (state message, logs, and pickled in its result
+        # storage, outside the run folder): it gets the problems, never real example values
+        logger.error("refused; `synthcare validate %s` shows example values", config.data)
+        raise exc.without_examples() from None
+    spec, typed = checked.spec, checked.typed
     logger.info(
         "validated %s: %d rows x %d columns%s against %s spec",
-        source,
+        config.data,
         len(typed),
         typed.shape[1],
-        f" ({patients} patients' histories)" if patients is not None else "",
-        "an inferred" if inferred else "the given",
+        f" ({checked.patients} patients' histories)" if checked.patients is not None else "",
+        "an inferred" if checked.spec_inferred else "the given",
     )
     # Valid: only now does the run folder come into being.
     storage.write_json(
@@ -161,60 +59,9 @@ def ingest(config: RunConfig, run_url: str) -> Ingested:
     return Ingested(
         run_url=run_url,
         spec=spec,
-        spec_inferred=inferred,
-        input_sha256=digest.hexdigest(),
+        spec_inferred=checked.spec_inferred,
+        input_sha256=checked.input_sha256,
         rows=len(typed),
-        file_dtypes=raw.attrs["file_dtypes"],
-        patients=patients,
+        file_dtypes=checked.file_dtypes,
+        patients=checked.patients,
     )
-
-
-def _infer(raw: pd.DataFrame, config: RunConfig) -> DatasetSpec:
-    """A spec inferred from the table, with sequence roles when ``time_column`` is given."""
-    spec = infer_spec(raw, name=config.dataset_name, **config.roles())
-    if config.time_column is not None:
-        spec = with_inferred_sequence(
-            raw, spec, config.id_columns[0], config.time_column, config.data
-        )
-    if not config.constraints:
-        return spec
-    rules = [rule.model_dump(exclude_none=True) for rule in config.constraints]
-    try:
-        return DatasetSpec.model_validate({**spec.model_dump(), "constraints": rules})
-    except ValidationError as exc:
-        problems = "; ".join(e["msg"] for e in exc.errors())
-        raise SpecError(f"{config.data}: constraints {rules}: {problems}") from None
-
-
-def with_inferred_sequence(
-    raw: pd.DataFrame, spec: DatasetSpec, patient: str, time_column: str, source: str
-) -> DatasetSpec:
-    """``spec`` with sequence roles: ``patient`` and ``time_column``, and as static columns
-    those constant within every patient."""
-    static = infer_sequence_roles(raw, patient, time_column)
-    columns = spec.model_dump()["columns"]
-    times = raw[time_column] if time_column in raw.columns else None
-    for col in columns:  # a visit number with few values is still a time, not a category
-        if col["name"] == time_column and col["type"] in ("categorical", "boolean"):
-            if times is not None and pd.api.types.is_numeric_dtype(times.dtype):
-                values = times.dropna().to_numpy(dtype=float)
-                whole = bool(np.all(values == np.round(values)))
-                cast = int if whole else float
-                col.update(
-                    type="integer" if whole else "numeric",
-                    values=None,
-                    min=cast(values.min()),
-                    max=cast(values.max()),
-                )
-    try:
-        return DatasetSpec.model_validate(
-            {
-                **spec.model_dump(),
-                "columns": columns,
-                "sequence": {"id": patient, "time": time_column, "static": static},
-            }
-        )
-    except ValueError as exc:  # pydantic's ValidationError is one
-        errors = getattr(exc, "errors", None)
-        problems = "; ".join(e["msg"] for e in errors()) if errors else str(exc)
-        raise SpecError(f"{source}: cannot infer the sequence roles: {problems}") from exc

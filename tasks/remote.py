@@ -107,22 +107,41 @@ def train_on_pool(
     return [_record(job) for job in jobs]
 
 
+def online_workers(client: Any, pool: str) -> int:
+    """How many workers of ``pool`` are online now (busy or idle)."""
+    workers = client.read_workers_for_work_pool(pool)
+    return sum(1 for w in workers if getattr(w.status, "value", w.status) == "ONLINE")
+
+
+def pickup_clock(
+    online: int, unattended_since: float | None, now: float, timeout: float
+) -> tuple[float | None, bool]:
+    """The pickup clock after one look at the pool: it runs only while no worker is online
+    (a busy worker takes the queued training when free) and restarts when one comes online.
+    Returns (since when the pool is unattended, whether the timeout has passed)."""
+    if online:
+        return None, False
+    since = now if unattended_since is None else unattended_since
+    return since, now - since > timeout
+
+
 def _wait(runs: list[FlowRun], jobs: list[TrainJob], pool: str, pickup_timeout: float) -> None:
-    start = time.monotonic()
+    """Wait for every run. A queued training waits as long as the pool has a worker online (it
+    is busy with other work and takes the next run when it is free); the pickup timeout counts
+    only the time during which no worker of the pool is online."""
+    logger = get_run_logger()
+    unattended_since: float | None = None  # when the pool was last seen without any worker
+    told_busy = False
     pending = {run.id: job for run, job in zip(runs, jobs, strict=True)}
     with get_client(sync_client=True) as client:
         while pending:
+            queued = []
             for run_id, job in list(pending.items()):
                 state = client.read_flow_run(run_id).state
                 kind = state.type.value if state else "SCHEDULED"
                 if kind not in FINAL:
-                    if kind == "SCHEDULED" and time.monotonic() - start > pickup_timeout:
-                        _cancel(client, pending)
-                        raise RemoteTrainingError(
-                            f"training {job.name} (flow run {run_id}) was not picked up by a "
-                            f"worker of pool {pool!r} within {pickup_timeout:.0f} s; start one: "
-                            f"prefect worker start --pool {pool}"
-                        )
+                    if kind == "SCHEDULED":
+                        queued.append((run_id, job))
                     continue
                 del pending[run_id]
                 if kind != "COMPLETED":
@@ -131,6 +150,30 @@ def _wait(runs: list[FlowRun], jobs: list[TrainJob], pool: str, pickup_timeout: 
                     raise RemoteTrainingError(
                         f"training {job.name} (flow run {run_id}) ended {kind}"
                         + (f": {message}" if message else "")
+                    )
+            if queued:
+                now = time.monotonic()
+                online = online_workers(client, pool)
+                if online:
+                    if not told_busy:
+                        logger.info(
+                            "%d training(s) queued; %d worker(s) of pool %s online: waiting for "
+                            "one to take it (busy workers take it when free)",
+                            len(queued),
+                            online,
+                            pool,
+                        )
+                        told_busy = True
+                unattended_since, expired = pickup_clock(
+                    online, unattended_since, now, pickup_timeout
+                )
+                if expired:
+                    run_id, job = queued[0]
+                    _cancel(client, pending)
+                    raise RemoteTrainingError(
+                        f"training {job.name} (flow run {run_id}) waited "
+                        f"{pickup_timeout:.0f} s with no worker of pool {pool!r} online; "
+                        f"start one: prefect worker start --pool {pool}"
                     )
             if pending:
                 time.sleep(POLL_SECONDS)

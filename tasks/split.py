@@ -14,8 +14,7 @@ from sklearn.model_selection import train_test_split
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
-
-MIN_TRAIN_ROWS = 10
+from tasks.inputs import MIN_HOLDOUT_ROWS, MIN_TRAIN_ROWS
 
 
 class Split(BaseModel):
@@ -39,10 +38,10 @@ def split_frame(
         if labels.value_counts().min() >= 2:
             strata = labels
     train, holdout = train_test_split(df, test_size=fraction, random_state=seed, stratify=strata)
-    if len(train) < MIN_TRAIN_ROWS or len(holdout) < 2:
+    if len(train) < MIN_TRAIN_ROWS or len(holdout) < MIN_HOLDOUT_ROWS:  # checked at ingest
         raise ValueError(
             f"{len(df)} rows are too few: a {fraction:.0%} holdout leaves {len(train)} training rows "
-            f"(need {MIN_TRAIN_ROWS}) and {len(holdout)} holdout rows (need 2)"
+            f"(need {MIN_TRAIN_ROWS}) and {len(holdout)} holdout rows (need {MIN_HOLDOUT_ROWS})"
         )
     return train.reset_index(drop=True), holdout.reset_index(drop=True), strata is not None
 

@@ -47,6 +47,11 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 def join(root: str, *parts: str) -> str:
+    """``root``/``parts``; a part that climbs (a ``..`` segment) is refused, so nothing built
+    under a root can land outside it."""
+    for part in parts:
+        if ".." in part.split("/"):
+            raise ValueError(f"path part {part!r} climbs out of {root!r} ('..' is not allowed)")
     return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
@@ -149,6 +154,58 @@ def list_files(url: str) -> list[str]:
     return sorted(
         protocol + p if protocol and not p.startswith(protocol) else p for p in fs.find(path)
     )
+
+
+def check_writable(url: str) -> str:
+    """One cheap look before any work: can runs be written under ``url``? A local root's nearest
+    existing folder must be writable; an S3 root needs credentials, a live endpoint and its
+    bucket. Errors name the URL and the variable to set, never a secret. Nothing is written."""
+    if not url.startswith("s3://"):
+        fs, path = filesystem(url)
+        if not isinstance(fs, LocalFileSystem):
+            return url  # another fsspec backend: its first write says what is wrong
+        folder = os.path.abspath(path)
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            raise StorageError(f"{url}: {folder} is a file, not a folder; choose another --out")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"{url}: {folder} is not writable by this user; choose another --out"
+            )
+        return url
+    bucket = url[len("s3://") :].split("/", 1)[0]
+    if not os.environ.get("AWS_ACCESS_KEY_ID") or not os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        raise StorageError(
+            f"{url}: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+            "SYNTHCARE_S3_ENDPOINT or AWS_ENDPOINT_URL for a non-AWS store)"
+        )
+    options = storage_options(url)
+    endpoint = options.get("endpoint_url", "the default AWS endpoint")
+    import s3fs
+
+    fs = s3fs.S3FileSystem(
+        **{**options, "config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 1}}},
+        skip_instance_cache=True,
+    )
+    try:
+        fs.ls(bucket, refresh=True)  # one request: endpoint, credentials and bucket at once
+    except FileNotFoundError:
+        raise StorageError(
+            f"{url}: bucket {bucket!r} does not exist at {endpoint}; create it or fix the URL"
+        ) from None
+    except PermissionError:
+        raise StorageError(
+            f"{url}: access denied at {endpoint}: check AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (the secret is not shown)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - botocore's connection errors have many types
+        reason = type(exc).__name__
+        raise StorageError(
+            f"{url}: cannot reach the S3 endpoint {endpoint} ({reason}); check "
+            "SYNTHCARE_S3_ENDPOINT or AWS_ENDPOINT_URL"
+        ) from None
+    return url
 
 
 def _guard(url: str, action):  # noqa: ANN001, ANN202 - a thin error translator

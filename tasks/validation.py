@@ -8,7 +8,9 @@ violation raises ``DataValidationError`` naming the file, column, rule, count an
 
 from __future__ import annotations
 
+import csv
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -21,6 +23,19 @@ from generators.schema import DatasetSpec, SpecError
 from tasks import storage
 
 MAX_EXAMPLES = 5
+# numbers beyond this are refused unless a spec declares the column's bounds: past 2**53 (about
+# 9e15) floats no longer hold every whole number, and such values are sentinels or unit errors
+MAX_MAGNITUDE = 1e15
+
+# what a file that is not a CSV looks like in its first bytes, and what to do about it
+_NOT_CSV = [
+    (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip FILE)"),
+    (b"PK\x03\x04", "a ZIP archive or an Excel workbook; export the sheet as a UTF-8 CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Office file; export the sheet as a UTF-8 CSV"),
+    (b"\xff\xfe", "UTF-16 text; save it as UTF-8 (iconv -f UTF-16 -t UTF-8 FILE)"),
+    (b"\xfe\xff", "UTF-16 text; save it as UTF-8 (iconv -f UTF-16 -t UTF-8 FILE)"),
+    (b"%PDF", "a PDF document; export the table as a UTF-8 CSV"),
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,13 @@ class DataValidationError(ValueError):
         self.source, self.violations = source, violations
         lines = "\n".join(f"  - {v}" for v in violations)
         super().__init__(f"{source}: {len(violations)} validation problem(s):\n{lines}")
+
+    def without_examples(self) -> DataValidationError:
+        """The same problems without example values: for messages that leave the machine's
+        terminal (Prefect's state messages, logs and result storage), where real values of
+        patients must not land. ``synthcare validate FILE`` shows the examples."""
+        plain = [Violation(v.column, v.rule, v.count) for v in self.violations]
+        return DataValidationError(self.source, plain)
 
 
 def _fail(source: str, rule: str, column: str | None = None) -> DataValidationError:
@@ -80,6 +102,12 @@ def parse_table(url: str, data: bytes, spec: DatasetSpec | None = None) -> pd.Da
         df = _read_csv(url, data, spec)
     if len(df) == 0:
         raise _fail(url, "no rows: the file has a header but no data")
+    twice = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if twice:
+        raise DataValidationError(
+            url, [Violation(c, "duplicate column name; rename all but one", 0) for c in twice]
+        )
+    _check_numbers(url, df, spec)
     source = file_dtypes(df)
     for col in df.columns:  # Parquet categoricals become their plain values
         if isinstance(df[col].dtype, pd.CategoricalDtype):
@@ -105,8 +133,50 @@ def file_dtypes(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _check_numbers(url: str, df: pd.DataFrame, spec: DatasetSpec | None) -> None:
+    """Numbers a model cannot learn from: infinities always, absurd magnitudes unless the spec
+    declares the column's bounds."""
+    problems = []
+    for col in df.columns:
+        if not pd.api.types.is_float_dtype(df[col].dtype):
+            continue  # integers cannot be infinite; text is typed later
+        values = df[col].to_numpy(dtype=float, na_value=np.nan)
+        infinite = np.isinf(values)
+        if infinite.any():
+            problems.append(
+                Violation(
+                    str(col),
+                    "not finite (inf); leave the cell empty for a missing value",
+                    int(infinite.sum()),
+                    _examples(df[col][infinite]),
+                )
+            )
+            continue
+        declared = (
+            spec is not None
+            and col in spec.names
+            and (spec.column(col).min is not None or spec.column(col).max is not None)
+        )
+        huge = np.abs(np.nan_to_num(values)) > MAX_MAGNITUDE
+        if huge.any() and not declared:
+            problems.append(
+                Violation(
+                    str(col),
+                    f"magnitude beyond {MAX_MAGNITUDE:.0e} (a sentinel or unit error?); fix "
+                    "the values, or declare the column's min and max in a spec (--spec)",
+                    int(huge.sum()),
+                    _examples(df[col][huge]),
+                )
+            )
+    if problems:
+        raise DataValidationError(url, problems)
+
+
 def _read_csv(url: str, data: bytes, spec: DatasetSpec | None) -> pd.DataFrame:
     head = data[:8192]
+    for magic, what in _NOT_CSV:
+        if head.startswith(magic):
+            raise _fail(url, f"not a CSV file: {what}")
     if b"\x00" in head:
         raise _fail(url, "not a CSV file: binary content (NUL bytes)")
     try:
@@ -120,6 +190,7 @@ def _read_csv(url: str, data: bytes, spec: DatasetSpec | None) -> pd.DataFrame:
     if first in (b"{", b"["):
         raise _fail(url, "not a CSV file: it looks like JSON")
     sep = "\t" if url.lower().endswith(".tsv") else ","
+    _check_header(url, data, sep)
     dtypes = _text_dtypes(spec) if spec else None
     try:
         df = pd.read_csv(io.BytesIO(data), sep=sep, dtype=dtypes, encoding="utf-8")
@@ -131,6 +202,24 @@ def _read_csv(url: str, data: bytes, spec: DatasetSpec | None) -> pd.DataFrame:
     if unnamed and len(unnamed) == len(df.columns):
         raise _fail(url, "not a CSV file: no column names in the first line")
     return df
+
+
+def _check_header(url: str, data: bytes, sep: str) -> None:
+    """Refuse duplicate column names (pandas would silently rename the second ``age.1``)."""
+    first = data.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8", "replace")
+    names = [n.strip() for n in next(csv.reader([first.rstrip("\r")], delimiter=sep), [])]
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        seen.setdefault(name, []).append(i)
+    twice = {n: at for n, at in seen.items() if len(at) > 1 and n}
+    if twice:
+        raise DataValidationError(
+            url,
+            [
+                Violation(n, f"duplicate column name (columns {at}); rename all but one", 0)
+                for n, at in twice.items()
+            ],
+        )
 
 
 def _text_dtypes(spec: DatasetSpec) -> dict[str, str]:
@@ -227,10 +316,58 @@ _RULES = {
 }
 
 
+def rule_violations(df: pd.DataFrame, spec: DatasetSpec) -> list[Violation]:
+    """The suite's rules (``build_suite``) checked in pandas, reported in the same words."""
+    problems = []
+    for col in spec.columns:
+        values = df[col.name]
+        present = values.notna()
+        if not col.nullable and not present.all():
+            problems.append(
+                Violation(
+                    col.name,
+                    _RULES["expect_column_values_to_not_be_null"]({}),
+                    int((~present).sum()),
+                )
+            )
+        lo, hi = col.bound("min"), col.bound("max")
+        if lo is not None or hi is not None:
+            out = present & ((values < lo) if lo is not None else False)
+            out |= present & ((values > hi) if hi is not None else False)
+            if out.any():
+                rule = _RULES["expect_column_values_to_be_between"](
+                    {"min_value": lo, "max_value": hi}
+                )
+                problems.append(Violation(col.name, rule, int(out.sum()), _examples(values[out])))
+        if col.is_discrete and col.values is not None:
+            unknown = present & ~_in_set(values, col.values)
+            if unknown.any():
+                rule = _RULES["expect_column_values_to_be_in_set"]({})
+                problems.append(
+                    Violation(col.name, rule, int(unknown.sum()), _examples(values[unknown]))
+                )
+        patient = spec.sequence is not None and col.name == spec.sequence.id
+        if col.name in spec.id_columns and not patient:
+            twice = present & values.duplicated(keep=False)
+            if twice.any():
+                rule = _RULES["expect_column_values_to_be_unique"]({})
+                problems.append(
+                    Violation(col.name, rule, int(twice.sum()), _examples(values[twice]))
+                )
+    return problems
+
+
+def _in_set(values: pd.Series, allowed: list[Any]) -> pd.Series:
+    """Membership as Great Expectations tests it (``4`` and ``4.0`` are one value)."""
+    plain = values.map(lambda v: v.item() if isinstance(v, np.generic) else v)
+    return plain.isin(list(allowed))
+
+
 def run_suite(df: pd.DataFrame, spec: DatasetSpec) -> list[Violation]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # no temp-folder chatter
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
@@ -275,8 +412,15 @@ def _plain(value: Any) -> Any:
 
 
 # -- the whole check ------------------------------------------------------------------------------
-def validate(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
-    """The typed table, or ``DataValidationError`` listing every problem found."""
+def validate(
+    df: pd.DataFrame, spec: DatasetSpec, source: str, expectations: bool = True
+) -> pd.DataFrame:
+    """The typed table, or ``DataValidationError`` listing every problem found.
+
+    The spec's rules are checked twice: first in plain pandas (``rule_violations``: a refusal in
+    a moment, without loading Great Expectations), then, on a table that passed, by the Great
+    Expectations suite of record (``expectations=False`` skips it: the CLI's pre-check before a
+    run whose ingest step runs the suite)."""
     problems = [
         Violation(c, "unexpected column: not declared in the spec", 0)
         for c in df.columns
@@ -290,7 +434,10 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
     present = [c for c in spec.names if c not in typed.columns]
     problems += [Violation(c, _RULES["expect_column_to_exist"]({}), 0) for c in present]
     if checkable:
-        problems += run_suite(typed[checkable], sub_spec)
+        found = rule_violations(typed[checkable], sub_spec)
+        if not found and expectations:  # the suite confirms a table the quick pass accepts
+            found = run_suite(typed[checkable], sub_spec)
+        problems += found
     for rule in spec.constraints:
         if not set(rule.columns) <= set(checkable):
             continue  # its columns already have problems of their own

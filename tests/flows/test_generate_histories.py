@@ -17,7 +17,7 @@ from flows.sample import sample_more
 from generators.schema import DatasetSpec, SpecError
 from generators.sequence import SequenceError, check_sequences
 from tasks.config import ConfigError, GateConfig, RunConfig
-from tasks.ingest import join_static
+from tasks.inputs import join_static
 from tasks.validation import DataValidationError
 from tests.generators.test_dgan import make_visits
 
@@ -214,7 +214,7 @@ def test_a_spec_without_sequence_roles_and_a_time_column_conflict(
     prefect_harness, visit_files, tmp_path
 ) -> None:  # noqa: ANN001
     from generators.schema import infer_spec
-    from tasks.ingest import data_kind
+    from tasks.inputs import data_kind
 
     visits, _, real = visit_files
     data = tmp_path / "long.csv"

@@ -51,7 +51,8 @@ def test_every_builtin_generator_is_under_contract() -> None:
 
 @pytest.fixture(scope="module")
 def data():  # noqa: ANN201
-    raw = make_patients(500, seed=4).assign(site="A", dose=1.5)  # two constant columns
+    # two constant columns and one never recorded (all null)
+    raw = make_patients(500, seed=4).assign(site="A", dose=1.5, lactate=float("nan"))
     spec = infer_spec(raw, name="p", target="died")
     return coerce(raw, spec)[0], spec
 
@@ -81,6 +82,7 @@ def test_sample_keeps_columns_dtypes_bounds_and_makes_fresh_ids(data, fitted) ->
     assert set(out["sex"]) <= {"F", "M"} and set(out["stage"]) <= {1, 2, 3, 4}
     assert set(out["ward"].dropna()) <= set(df["ward"].dropna())
     assert (out["site"] == "A").all() and (out["dose"] == 1.5).all()  # constants stay constant
+    assert out["lactate"].isna().all()  # a column never recorded is never invented
     assert out["admitted"].between(df["admitted"].min(), df["admitted"].max()).all()
 
 

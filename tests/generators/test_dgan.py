@@ -19,7 +19,7 @@ from generators.sequence import (
     infer_sequence_roles,
     keep_constraints,
 )
-from tasks.ingest import with_inferred_sequence
+from tasks.inputs import with_inferred_sequence
 
 
 def make_visits(patients: int = 60, seed: int = 0) -> pd.DataFrame:

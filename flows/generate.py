@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger
 
 from generators.schema import DatasetSpec
 from tasks import storage
-from tasks.common import new_run_id, run_path
+from tasks.common import FLOW_OPTIONS, new_run_id, run_path
 from tasks.config import RunConfig
 from tasks.evaluate import evaluate
 from tasks.ingest import ingest
@@ -32,7 +32,14 @@ from tasks.publish import publish
 from tasks.remote import TrainJob, check_deployment, train_on_pool
 from tasks.reuse import reuse_model, store_model, store_url
 from tasks.sample import sample
-from tasks.select import Selection, candidates, record_choice, score_candidate, validation_split
+from tasks.select import (
+    Selection,
+    candidates,
+    estimated_width,
+    record_choice,
+    score_candidate,
+    validation_split,
+)
 from tasks.split import split
 from tasks.train import Trained, train
 
@@ -64,13 +71,17 @@ class _Clock:
             self.seconds[name] = round(time.perf_counter() - start, 3)
 
 
-@flow(name="generate", log_prints=False)
-def generate(config: RunConfig) -> str:
+@flow(name="generate", **FLOW_OPTIONS)
+def generate(config: RunConfig, overrides: dict[str, Any] | None = None) -> str:
     """Validate, profile, split, train, sample, score and publish one synthetic dataset.
 
+    ``overrides``: fields merged into ``config`` (dicts such as ``gate`` one level deep), so a
+    deployment's stored config changes one field at a time from the command line:
+    ``prefect deployment run generate/flchain-weekly --param overrides='{"epochs": 5}'``.
     Returns the URL of the run folder; raises ``RunRejected`` when the release gate refuses it.
     """
     logger = get_run_logger()
+    config = config.with_overrides(overrides)
     kind = data_kind(config)  # "table" or "sequence" (patient histories)
     settings = config.generator_settings(kind)  # a bad generator setting fails before any work
     if config.train_deployment:  # so does a training deployment that is not there
@@ -176,7 +187,7 @@ def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) 
     """Fan-out: train every candidate on a validation split (in parallel on the train
     deployment's pool when there is one), score each, then choose."""
     halves = validation_split(run_url, train_url, spec, config.seed)
-    chosen_from, skipped = candidates(config, halves.fit_rows)
+    chosen_from, skipped = candidates(config, halves.fit_rows, estimated_width(spec))
     jobs = [
         TrainJob(
             name=c.name,
@@ -200,7 +211,7 @@ def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) 
         )
         for candidate, trained in zip(chosen_from, trainings, strict=True)
     ]
-    return record_choice(run_url, scored, skipped)
+    return record_choice(run_url, scored, skipped, halves.validation_rows)
 
 
 def _trainings(

@@ -14,14 +14,14 @@ from prefect import flow, get_run_logger
 
 from generators.schema import DatasetSpec
 from tasks import storage
-from tasks.common import new_run_id, run_path
+from tasks.common import FLOW_OPTIONS, new_run_id, run_path
 from tasks.config import ConfigError, RunConfig
 from tasks.evaluate import evaluate
 from tasks.publish import publish
 from tasks.sample import sample
 
 
-@flow(name="sample", log_prints=False)
+@flow(name="sample", **FLOW_OPTIONS)
 def sample_more(
     source_run: str,
     rows: int,

@@ -13,11 +13,11 @@ from prefect import flow
 
 from generators.schema import DatasetSpec
 from tasks import storage
-from tasks.common import run_path
+from tasks.common import FLOW_OPTIONS, run_path
 from tasks.train import Trained, train
 
 
-@flow(name="train", log_prints=False)
+@flow(name="train", **FLOW_OPTIONS)
 def train_model(
     run_url: str,
     generator: str = "ctgan",

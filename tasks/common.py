@@ -43,6 +43,9 @@ def _storage_failed(task: Task, task_run: TaskRun, state: State) -> bool:
 
 TASK_OPTIONS: dict[str, Any] = {
     "cache_policy": NO_CACHE,  # runs write write-once artifacts; never replay a cached result
+    # a task's return value (a spec holds real extremes and categories) never goes to Prefect's
+    # result storage, whatever the server's default: runs keep their data in the run folder
+    "persist_result": False,
     "retries": 2,
     "retry_delay_seconds": 2,
     "retry_condition_fn": _storage_failed,
@@ -56,3 +59,7 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def run_path(run_url: str, key: str) -> str:
     return storage.join(run_url, RUN_FILES[key])
+
+
+# the flows' options: no prints captured as logs, no return value in Prefect's result storage
+FLOW_OPTIONS: dict[str, Any] = {"log_prints": False, "persist_result": False}

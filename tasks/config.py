@@ -140,8 +140,8 @@ class RunConfig(BaseModel):
     auto_seeds: int = Field(1, ge=1, le=5, description="auto: seeds tried per family")
     auto_families: list[str] = Field(
         default_factory=list,
-        description="auto: the generator families tried (default: ctgan, tvae, tabddpm, "
-        "gaussian_copula)",
+        description="auto: the generator families tried (default: cart, gaussian_copula, tvae, "
+        "tabddpm, ctgan, within the time budget)",
     )
     generator_config: dict[str, Any] = Field(default_factory=dict, description="Generator settings")
     epochs: int | None = Field(
@@ -250,6 +250,25 @@ class RunConfig(BaseModel):
                 "time_column (and the id column) or a spec with sequence roles"
             )
         return self
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> RunConfig:
+        """This config with ``overrides`` merged in (a dict field such as ``gate`` or
+        ``generator_config`` merges one level deep), checked like any config."""
+        if not overrides:
+            return self
+        merged = self.model_dump(mode="json")
+        for name, value in overrides.items():
+            if isinstance(value, dict) and isinstance(merged.get(name), dict):
+                merged[name] = {**merged[name], **value}
+            else:
+                merged[name] = value
+        try:
+            return RunConfig.model_validate(merged)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"overrides {overrides}: {problems}") from None
 
     @property
     def auto(self) -> bool:

@@ -69,7 +69,8 @@ def gate_markdown(status: str, reasons: list[str], checks: list[dict], report_ur
         f"| {'yes' if c['passed'] else 'NO'} |"
         for c in checks
     ]
-    lines += ["", f"The evaluation report with plots: `{report_url}`"]
+    link = report_url if "://" in report_url else f"file://{report_url}"
+    lines += ["", f"The evaluation report with plots: [{report_url}]({link})"]
     return "\n".join(lines)
 
 

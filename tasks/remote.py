@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from tasks import storage
 from tasks.config import ConfigError
-from tasks.train import TRAINED_FILE, Trained
+from tasks.train import PROGRESS_KEY, TRAINED_FILE, Trained
 
 POLL_SECONDS = 2.0
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -132,6 +132,7 @@ def _wait(runs: list[FlowRun], jobs: list[TrainJob], pool: str, pickup_timeout: 
     logger = get_run_logger()
     unattended_since: float | None = None  # when the pool was last seen without any worker
     told_busy = False
+    said: dict[UUID, str] = {}  # the last progress line relayed per training
     pending = {run.id: job for run, job in zip(runs, jobs, strict=True)}
     with get_client(sync_client=True) as client:
         while pending:
@@ -151,6 +152,7 @@ def _wait(runs: list[FlowRun], jobs: list[TrainJob], pool: str, pickup_timeout: 
                         f"training {job.name} (flow run {run_id}) ended {kind}"
                         + (f": {message}" if message else "")
                     )
+            _relay_progress(client, pending, said)
             if queued:
                 now = time.monotonic()
                 online = online_workers(client, pool)
@@ -177,6 +179,30 @@ def _wait(runs: list[FlowRun], jobs: list[TrainJob], pool: str, pickup_timeout: 
                     )
             if pending:
                 time.sleep(POLL_SECONDS)
+
+
+def _relay_progress(client: Any, pending: dict[UUID, TrainJob], said: dict[UUID, str]) -> None:
+    """Each running training's latest progress (its progress artifact: epoch, losses, time
+    left), logged in the generate run itself when it changes, so its own log shows how the
+    trainings on the pool go. Best effort: a failed read only skips one line."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with contextlib.suppress(Exception):
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=list(pending)),
+                key=ArtifactFilterKey(any_=[PROGRESS_KEY]),
+            )
+        )
+        for artifact in found:
+            run_id, line = artifact.flow_run_id, artifact.description or ""
+            if run_id in pending and line and said.get(run_id) != line:
+                said[run_id] = line
+                get_run_logger().info("%s on the pool: %s", pending[run_id].name, line)
 
 
 def _cancel(client: Any, pending: dict[UUID, TrainJob]) -> None:

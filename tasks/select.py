@@ -20,17 +20,29 @@ The rule (also in the README):
    ``min(1, 2 * (1 - detection AUC))`` (1 when a classifier cannot tell real from synthetic);
    utility = ``min(1, TSTR / TRTR)`` on the target (the first of AUC, R², C-index that exists);
    without a target, quality is fidelity alone.
-3. The passing candidate of highest quality is chosen. When none passes, the one with the lowest
-   membership AUC is trained, and the release gate then decides with the holdout (it will
-   reject the run if the risk is real).
+3. Among the passing candidates, the **first in family order** (cheapest first, ``cart`` leading)
+   whose quality is within the noise of the best one's is chosen: the one-standard-error rule of
+   model selection (Breiman et al. 1984). The noise is ``0.5 / sqrt(validation rows)``, about one
+   standard error of a difference in quality (half of it is a TSTR AUC, whose standard error
+   near 0.75 with balanced classes is about ``0.6 / sqrt(n)``, Hanley & McNeil 1982). On small
+   tables a validation split of a few dozen rows cannot tell families apart, and a costlier
+   family that wins there by chance was often worse on the holdout (birthwt: 0.68 x TRTR for
+   the ctgan chosen, 1.03 x for cart). When none passes, the one with the lowest membership AUC
+   is trained, and the release gate then decides with the holdout (it will reject the run if the
+   risk is real).
 
 **Time budget** (``time_budget``, seconds): the families are tried cheapest first (``cart``, the
 copula, then the neural ones), and a family that trains in epochs joins only while its estimated
 cost fits what is left of the budget. The estimate is rows x epochs x the family's measured
-seconds per row-epoch on a 2-core CPU (``COST_PER_ROW_EPOCH``), for the candidate's fit and the
-chosen model's retraining on the whole split; it depends on the data's size only, so the same
-data and settings always try the same candidates, whatever the machine's load. Skipped families
-are listed with their estimate in the selection.
+seconds per row-epoch on a 2-core CPU (``COST_PER_ROW_EPOCH``, on flchain's encoded width of
+``REFERENCE_WIDTH``) x how many times wider the table encodes (``estimated_width``: one-hot
+categories, up to ``MAX_MODES`` modes per number), for the candidate's fit and the chosen
+model's retraining on the whole split. A network's first and last layers grow with the width:
+on the 170-column opt table (encoded width about 9,400, 95 x flchain's) CTGAN's measured
+seconds per row-epoch were 209 x flchain's, TabDDPM's 29 x, so a linear factor is about right
+for CTGAN and cautious for TabDDPM. The estimate depends on the data only, so the same data and
+settings always try the same candidates, whatever the machine's load. Skipped families are
+listed with their estimate in the selection.
 """
 
 from __future__ import annotations
@@ -62,6 +74,25 @@ CANDIDATE_ROWS = 10_000  # synthetic rows scored per candidate (at most)
 # 5,039 fit rows, 300 epochs: ctgan 60.7 s, tvae 20.9 s, tabddpm 39.5 s; benchmarks/README.md,
 # "auto"). Families without epochs fit in seconds and are always tried.
 COST_PER_ROW_EPOCH = {"ctgan": 4.0e-5, "tvae": 1.4e-5, "tabddpm": 2.6e-5}
+REFERENCE_WIDTH = 99  # flchain's encoded width, where COST_PER_ROW_EPOCH was measured
+# the one-standard-error rule: a difference in quality below this / sqrt(validation rows) is noise
+QUALITY_NOISE = 0.5
+
+
+def estimated_width(spec: DatasetSpec) -> int:
+    """The encoded width of a table from its spec alone (before any fit): a category per value
+    (and missing), a number as one offset, up to ``MAX_MODES`` modes and a missing flag."""
+    from generators.transforms import MAX_MODES
+
+    width = 0
+    for col in spec.columns:
+        if col.name in spec.id_columns:
+            continue
+        if col.is_discrete:
+            width += len(col.values or []) + int(col.nullable)
+        else:
+            width += 1 + MAX_MODES + 2 * int(col.nullable)
+    return max(width, 1)
 
 
 class Candidate(BaseModel):
@@ -97,16 +128,20 @@ class ValidationSplit(BaseModel):
     validation_rows: int
 
 
-def estimated_seconds(family: str, settings: dict[str, Any], fit_rows: int) -> float:
-    """Training seconds a candidate costs on the 2-core CPU: its fit on ``fit_rows`` and, if
-    chosen, the retraining on the whole training split. 0 for families without epochs."""
+def estimated_seconds(
+    family: str, settings: dict[str, Any], fit_rows: int, width: int = REFERENCE_WIDTH
+) -> float:
+    """Training seconds a candidate costs on the 2-core CPU: its fit on ``fit_rows`` of encoded
+    ``width`` and, if chosen, the retraining on the whole training split. 0 for families
+    without epochs."""
     rate = COST_PER_ROW_EPOCH.get(family)
     if rate is None:
         return 0.0
     epochs = (
         settings.get("epochs") or registry.get(family).config_class.model_fields["epochs"].default
     )
-    return rate * epochs * fit_rows * (1 + 1 / (1 - VALIDATION_FRACTION))
+    wider = max(1.0, width / REFERENCE_WIDTH)
+    return rate * epochs * fit_rows * wider * (1 + 1 / (1 - VALIDATION_FRACTION))
 
 
 def plan(
@@ -116,20 +151,22 @@ def plan(
     seeds: int = 1,
     epochs: int | None = None,
     fit_rows: int = 0,
+    width: int = REFERENCE_WIDTH,
     time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> tuple[list[Candidate], list[str]]:
     """(candidates, skipped): every family with ``seeds`` seeds, in the given order, while the
-    estimated training time fits ``time_budget`` (None: no budget); ``epochs`` applies to the
-    families that train in epochs."""
+    estimated training time (``fit_rows`` of encoded ``width``) fits ``time_budget`` (None: no
+    budget); ``epochs`` applies to the families that train in epochs."""
     out, skipped, spent = [], [], 0.0
     for family in families:
         settings: dict[str, Any] = {}
         if epochs is not None and "epochs" in registry.get(family).config_class.model_fields:
             settings["epochs"] = epochs
-        cost = estimated_seconds(family, settings, fit_rows) * seeds
+        cost = estimated_seconds(family, settings, fit_rows, width) * seeds
         if time_budget is not None and cost > 0 and spent + cost > time_budget:
+            wide = f" of encoded width {width}" if width > REFERENCE_WIDTH else ""
             skipped.append(
-                f"{family}: estimated {cost:.0f} s for {fit_rows} rows, "
+                f"{family}: estimated {cost:.0f} s for {fit_rows} rows{wide}, "
                 f"{max(time_budget - spent, 0):.0f} s of the {time_budget:.0f} s budget left"
             )
             continue
@@ -148,7 +185,9 @@ def plan(
     return out, skipped
 
 
-def candidates(config: RunConfig, fit_rows: int = 0) -> tuple[list[Candidate], list[str]]:
+def candidates(
+    config: RunConfig, fit_rows: int = 0, width: int = REFERENCE_WIDTH
+) -> tuple[list[Candidate], list[str]]:
     """The run's candidates (``config.auto_families``, default all, cheapest first) within its
     time budget, and the families skipped for it."""
     return plan(
@@ -157,6 +196,7 @@ def candidates(config: RunConfig, fit_rows: int = 0) -> tuple[list[Candidate], l
         seeds=config.auto_seeds,
         epochs=config.epochs,
         fit_rows=fit_rows,
+        width=width,
         time_budget=config.time_budget,
     )
 
@@ -318,7 +358,13 @@ def select_family(
     gate = gate or GateConfig().model_dump()
     fit, validation, _ = split_frame(train, spec, VALIDATION_FRACTION, seed)
     chosen_from, skipped = plan(
-        families, seed=seed, seeds=seeds, epochs=epochs, fit_rows=len(fit), time_budget=time_budget
+        families,
+        seed=seed,
+        seeds=seeds,
+        epochs=epochs,
+        fit_rows=len(fit),
+        width=estimated_width(spec),
+        time_budget=time_budget,
     )
     scored = []
     for candidate in chosen_from:
@@ -326,20 +372,34 @@ def select_family(
         report = model.fit(fit, spec, seed=candidate.seed)
         synth = candidate_rows(model, fit, spec, candidate.seed)
         scored.append(judge(candidate, report.seconds, fit, validation, synth, spec, gate))
-    return choose(scored, skipped)
+    return choose(scored, skipped, len(validation))
 
 
-def choose(scored: list[CandidateScore], skipped: list[str] | None = None) -> Selection:
-    """The rule of the module doc; ties go to the earlier candidate (family order, then seed)."""
+def choose(
+    scored: list[CandidateScore],
+    skipped: list[str] | None = None,
+    validation_rows: int | None = None,
+) -> Selection:
+    """The rule of the module doc: among the private candidates, the first (family order, then
+    seed) within the noise of the best quality on ``validation_rows`` (None: no noise, the best)."""
     if not scored:
         raise ValueError("no candidates to choose from")
     passing = [s for s in scored if s.private]
     if passing:
-        best = max(passing, key=lambda s: s.quality)  # max keeps the first of equals
-        reason = (
-            f"highest quality {best.quality:.3f} among the {len(passing)} of {len(scored)} "
-            "candidates that pass the privacy constraint"
+        top = max(passing, key=lambda s: s.quality)  # max keeps the first of equals
+        noise = QUALITY_NOISE / math.sqrt(validation_rows) if validation_rows else 0.0
+        best = next(s for s in passing if s.quality >= top.quality - noise)
+        among = (
+            f"among the {len(passing)} of {len(scored)} candidates that pass the privacy constraint"
         )
+        if best is top:
+            reason = f"highest quality {best.quality:.3f} {among}"
+        else:
+            reason = (
+                f"quality {best.quality:.3f}, within the noise ({noise:.3f} on "
+                f"{validation_rows} validation rows) of the highest, {top.quality:.3f} "
+                f"({top.candidate.name}), and first in family order {among}"
+            )
     else:
         best = min(scored, key=lambda s: s.scores.get("membership_auc") or 1.0)
         reason = (
@@ -353,9 +413,12 @@ def choose(scored: list[CandidateScore], skipped: list[str] | None = None) -> Se
 
 @task(name="choose", **TASK_OPTIONS)
 def record_choice(
-    run_url: str, scored: list[CandidateScore], skipped: list[str] | None = None
+    run_url: str,
+    scored: list[CandidateScore],
+    skipped: list[str] | None = None,
+    validation_rows: int | None = None,
 ) -> Selection:
-    selection = choose(scored, skipped)
+    selection = choose(scored, skipped, validation_rows)
     storage.write_json(run_path(run_url, "selection"), selection.model_dump(mode="json"))
     get_run_logger().info("auto chose %s: %s", selection.chosen.name, selection.reason)
     for line in selection.skipped:

@@ -20,6 +20,7 @@ from tasks import storage
 from tasks.common import TASK_OPTIONS, run_path
 
 TRAINED_FILE = "trained.json"  # written last in a model folder: the training finished
+PROGRESS_KEY = "training-progress"  # the Prefect progress artifact of a training
 
 
 class Trained(BaseModel):
@@ -37,14 +38,18 @@ class Trained(BaseModel):
     device: str | None = None
 
 
-def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
-    """An epoch callback: a terminal progress bar when asked, a log line every tenth of the way."""
+def _progress(total: int, enabled: bool, logger, name: str = "training"):  # noqa: ANN001, ANN202
+    """An epoch callback: a terminal progress bar when asked, and every tenth of the way a log
+    line (epoch, losses, time left) and an update of the run's Prefect progress artifact, so the
+    UI shows where a training is without opening a worker's log."""
     bar = None
     if enabled:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="training", unit="epoch", dynamic_ncols=True)
     every = max(1, total // 10)
+    artifact = _progress_artifact(f"{name}: epoch 0 of {total}")
+    start = time.perf_counter()
 
     def on_epoch(epoch: int, epochs: int, losses: dict[str, float]) -> None:
         shown = {k: f"{v:.3f}" for k, v in losses.items()}
@@ -54,11 +59,30 @@ def _progress(total: int, enabled: bool, logger):  # noqa: ANN001, ANN202
             if epoch == epochs:
                 bar.close()
         if epoch % every == 0 or epoch == epochs:
-            logger.info(
-                "epoch %d/%d %s", epoch, epochs, " ".join(f"{k}={v}" for k, v in shown.items())
+            elapsed = time.perf_counter() - start
+            left = elapsed / epoch * (epochs - epoch)
+            line = (
+                f"epoch {epoch}/{epochs} "
+                + " ".join(f"{k}={v}" for k, v in shown.items())
+                + f", {left:.0f} s left"
             )
+            logger.info("%s", line)
+            if artifact is not None:
+                from prefect.artifacts import update_progress_artifact
+
+                update_progress_artifact(artifact, 100.0 * epoch / epochs, f"{name}: {line}")
 
     return on_epoch
+
+
+def _progress_artifact(description: str):  # noqa: ANN202 - a UUID, or None outside a run
+    """A progress artifact of the current Prefect run (none when called outside one)."""
+    from prefect.artifacts import create_progress_artifact
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if TaskRunContext.get() is None and FlowRunContext.get() is None:
+        return None
+    return create_progress_artifact(0.0, key=PROGRESS_KEY, description=description)
 
 
 def save_model(model_url: str, files: dict[str, bytes]) -> str:
@@ -123,7 +147,7 @@ def train(
         data,
         spec,
         seed=seed,
-        on_epoch=_progress(epochs, progress, logger),
+        on_epoch=_progress(epochs, progress, logger, f"training {generator}"),
         checkpointing=checkpointing,
     )
     if report.resumed_from is not None:

@@ -146,12 +146,21 @@ def test_the_server_accepts_the_gpu_pool_templates(stack: Stack) -> None:
             assert stored["variables"]["properties"]["gpus"]["default"] == 1
 
 
-def _trigger_and_wait(stack: Stack, client, config: dict[str, Any], name: str):  # noqa: ANN001, ANN202
+def _trigger_and_wait(  # noqa: ANN202
+    stack: Stack,
+    client,  # noqa: ANN001
+    config: dict[str, Any],
+    name: str,
+    overrides: dict[str, Any] | None = None,
+):
     """A run of generate/flchain-weekly with these parameters, as the UI's Run button or the
     schedule makes one; waits until it ends and fails with the workers' logs unless it completed."""
     deployment = client.read_deployment_by_name("generate/flchain-weekly")
+    parameters: dict[str, Any] = {"config": config}
+    if overrides:  # as `prefect deployment run ... --param overrides='{...}'` sends them
+        parameters["overrides"] = overrides
     flow_run = client.create_flow_run_from_deployment(
-        deployment.id, parameters={"config": config}, name=name
+        deployment.id, parameters=parameters, name=name
     )
     deadline = time.monotonic() + 480
     while (state := client.read_flow_run(flow_run.id).state).type.value not in FINAL:
@@ -181,6 +190,24 @@ def _trainings_under(client, flow_run_id):  # noqa: ANN001, ANN202
     )
 
 
+def _training_progress(client, run_ids) -> list[tuple[str, float]]:  # noqa: ANN001
+    """(training run name, progress %) of each training-progress artifact of these runs."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    names = {r.id: r.name for r in client.read_flow_runs() if r.id in set(run_ids)}
+    found = client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=list(run_ids)),
+            key=ArtifactFilterKey(any_=["training-progress"]),
+        )
+    )
+    return [(names[a.flow_run_id], float(a.data)) for a in found]
+
+
 def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_s3(
     stack: Stack, s3_env: dict[str, str], input_csv: str
 ) -> None:
@@ -190,9 +217,11 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
         stack.start(name, "worker", "start", "--pool", TRAIN_POOL, "--name", name, "--limit", "1")
     bucket = s3_env["bucket"]
     config = _config(bucket, "e2e", generator="auto", auto_families=["ctgan", "gaussian_copula"])
+    rows = {"rows": 150}  # one field changed on top of the config, as from the command line
     with _client(stack) as client:
-        flow_run = _trigger_and_wait(stack, client, config, "e2e-auto")
+        flow_run = _trigger_and_wait(stack, client, config, "e2e-auto", rows)
         trains = _trainings_under(client, flow_run.id)
+        progress = _training_progress(client, [r.id for r in trains])
     elapsed = time.monotonic() - start
     RUN.update(flow_run_id=str(flow_run.id), name="e2e-auto", seconds=elapsed)
 
@@ -205,7 +234,9 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
         assert storage.exists(storage.join(run_url, name)), name
     assert "model/trained.json" in manifest["files"]
     synthetic = storage.read_parquet(storage.join(run_url, "synthetic/part-00000.parquet"))
-    assert len(synthetic) == 200
+    assert len(synthetic) == 150 and manifest["config"]["rows"] == 150  # the override held
+    # every CTGAN training showed its progress in the UI: a progress artifact that reached 100 %
+    assert {r.name for r in trains if "ctgan" in r.name} <= {n for n, p in progress if p == 100}
 
     candidates = [c["candidate"]["name"] for c in manifest["results"]["auto"]["candidates"]]
     assert candidates == ["ctgan-s0", "gaussian_copula-s0"]
@@ -227,7 +258,7 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
     # The same parameters again, as the weekly schedule runs them: nothing changed, no training
     start = time.monotonic()
     with _client(stack) as client:
-        again = _trigger_and_wait(stack, client, config, "e2e-auto-unchanged")
+        again = _trigger_and_wait(stack, client, config, "e2e-auto-unchanged", rows)
         assert _trainings_under(client, again.id) == []
     rerun = time.monotonic() - start
     manifests = [

@@ -8,9 +8,11 @@ from tasks.select import (
     Candidate,
     CandidateScore,
     candidates,
+    REFERENCE_WIDTH,
     chance_auc_noise,
     choose,
     estimated_seconds,
+    estimated_width,
     plan,
     privacy_reasons,
     quality,
@@ -67,6 +69,20 @@ def test_a_better_candidate_that_leaks_is_not_chosen() -> None:
     assert len(selection.candidates) == 4
 
 
+def test_a_costlier_family_must_beat_the_first_by_more_than_the_noise() -> None:
+    """The one-standard-error rule: within 0.5 / sqrt(validation rows) of the best, the first
+    in family order (the cheapest) is kept; a clear win, or a first that leaks, is not."""
+    scored = [_scored("cart-s0", 0.80, mia=0.5), _scored("ctgan-s0", 0.83, mia=0.5)]
+    small = choose(scored, validation_rows=100)  # noise 0.05
+    assert small.chosen.name == "cart-s0"
+    assert "within the noise (0.050 on 100 validation rows)" in small.reason
+    assert "0.830 (ctgan-s0)" in small.reason
+    assert choose(scored, validation_rows=10_000).chosen.name == "ctgan-s0"  # noise 0.005
+    assert choose(scored).chosen.name == "ctgan-s0"  # no validation size: plain best
+    leaking_first = [_scored("cart-s0", 0.82, mia=0.5, dcr=0.7), scored[1]]
+    assert choose(leaking_first, validation_rows=100).chosen.name == "ctgan-s0"
+
+
 def test_when_none_is_private_the_least_exposed_goes_to_the_gate() -> None:
     selection = choose([_scored("a-s0", 0.9, mia=0.7), _scored("b-s0", 0.5, mia=0.62)])
     assert selection.chosen.name == "b-s0" and "release gate decides" in selection.reason
@@ -117,6 +133,35 @@ def test_the_time_budget_skips_families_by_their_estimate() -> None:
     assert len(plan(FAMILIES, seed=0, epochs=20, fit_rows=fit_rows)[0]) == 5
     with pytest.raises(ValueError, match="no family fits the time budget of 10.0 s"):
         plan(["ctgan"], seed=0, fit_rows=fit_rows, time_budget=10.0)
+
+
+def test_wide_tables_cost_more_and_the_estimate_says_so() -> None:
+    """The 170-column opt table trained CTGAN for 30 minutes against a 180 s budget when the
+    estimate ignored width; now its encoded width scales the estimate and it is skipped."""
+    import pandas as pd
+
+    from generators.schema import infer_spec
+
+    n = 40
+    table = pd.DataFrame(
+        {
+            "age": [None, *(30.5 + i for i in range(n - 1))],
+            "ward": ["a", "b", "c", "a"] * (n // 4),
+            "died": [0, 1] * (n // 2),
+            "id": range(n),
+        }
+    )
+    spec = infer_spec(table, name="t", target="died", id_columns=["id"])
+    # age: offset + 10 modes + missing flag; ward: 3 values; died: 2 values; the id: nothing
+    assert estimated_width(spec) == 1 + 10 + 2 + 3 + 2
+    narrow = estimated_seconds("ctgan", {}, 461)
+    assert estimated_seconds("ctgan", {}, 461, width=REFERENCE_WIDTH // 2) == narrow
+    opt = estimated_seconds("ctgan", {}, 461, width=9_353)  # opt's fit rows and width
+    assert opt == pytest.approx(narrow * 9_353 / REFERENCE_WIDTH)
+    assert 1_000 < opt < 1_500  # measured: 1.83 s an epoch x 300 epochs x 2.25 = 1,235 s
+    chosen, skipped = plan(FAMILIES, seed=0, fit_rows=461, width=9_353, time_budget=180.0)
+    assert [c.generator for c in chosen] == ["cart", "gaussian_copula"]
+    assert "of encoded width 9353" in skipped[-1]
 
 
 def test_auto_refuses_settings_it_cannot_honour() -> None:

@@ -211,7 +211,7 @@ def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) 
         )
         for candidate, trained in zip(chosen_from, trainings, strict=True)
     ]
-    return record_choice(run_url, scored, skipped, halves.validation_rows)
+    return record_choice(run_url, scored, skipped)
 
 
 def _trainings(

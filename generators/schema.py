@@ -37,6 +37,14 @@ DATETIME_FORMATS = (
 _BOOLEAN_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1"}
 
 
+def problems_of(exc: ValidationError, whole: str = "") -> str:
+    """A pydantic error's problems in one line: ``field.path: message; ...`` (``whole`` names
+    a problem of the object itself)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}" for e in exc.errors()
+    )
+
+
 class SpecError(ValueError):
     """A spec that cannot be used: unreadable, or inconsistent with itself."""
 
@@ -293,10 +301,7 @@ class DatasetSpec(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
-            )
-            raise SpecError(f"{source}: invalid spec: {problems}") from exc
+            raise SpecError(f"{source}: invalid spec: {problems_of(exc, 'spec')}") from exc
 
     @classmethod
     def from_file(cls, path: str | Path) -> DatasetSpec:

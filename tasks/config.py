@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from generators import registry
-from generators.schema import Constraint
+from generators.schema import Constraint, problems_of
 
 # generator auto: seconds of estimated training (candidates and final fit) a run may spend
 DEFAULT_TIME_BUDGET = 180.0
@@ -265,10 +265,7 @@ class RunConfig(BaseModel):
         try:
             return RunConfig.model_validate(merged)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"overrides {overrides}: {problems}") from None
+            raise ConfigError(f"overrides {overrides}: {problems_of(exc)}") from None
 
     @property
     def auto(self) -> bool:
@@ -332,10 +329,7 @@ class RunConfig(BaseModel):
         try:
             config_class.model_validate(settings)  # fail before any work
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"generator {name!r} settings: {problems}") from exc
+            raise ConfigError(f"generator {name!r} settings: {problems_of(exc)}") from exc
         return settings
 
     def _check_sequence_settings(self) -> None:

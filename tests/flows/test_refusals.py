@@ -191,6 +191,19 @@ def test_s3_missing_bucket_and_wrong_secret_are_named(
     assert code == 1 and "access denied" in err and "wrong-secret-77" not in err
 
 
+def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter at the repository root, as a user's process."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=300,
+        check=False,
+    )
+
+
 def test_a_refusal_starts_no_prefect_and_leaves_no_prefect_files(tmp_path) -> None:
     """The console script as a user runs it: refused before Prefect is even imported, so no
     server, no result storage, nothing under PREFECT_HOME."""
@@ -205,15 +218,7 @@ def test_a_refusal_starts_no_prefect_and_leaves_no_prefect_files(tmp_path) -> No
         "print(code, 'prefect' in sys.modules, 'torch' in sys.modules, "
         "'great_expectations' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parents[2],
-        timeout=120,
-        check=False,
-    )
+    done = _python(probe, env)
     assert done.stdout.split() == ["2", "False", "False", "False"], done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 2
     assert not home.exists() and not (tmp_path / "out").exists()
@@ -275,15 +280,7 @@ def test_a_run_refused_inside_prefect_leaves_no_real_value_in_prefect_storage(tm
         "except Exception as exc:\n"
         "    print(type(exc).__name__)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parents[2],
-        timeout=300,
-        check=False,
-    )
+    done = _python(probe, env)
     assert done.stdout.strip().splitlines()[-1] == "DataValidationError", done.stderr[-2000:]
     assert "type integer: not a number" in done.stderr  # the problem is reported
     assert "987654" not in done.stdout + done.stderr

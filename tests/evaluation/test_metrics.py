@@ -268,3 +268,14 @@ def test_every_headline_score_is_catalogued_with_a_direction_and_a_range(real) -
     assert {"tstr_cindex", "k_anonymity", "attribute_inference_advantage"} <= set(summary)
     assert all(s.direction in ("higher", "lower", "near 0.5", "near 0") for s in SCORES.values())
     assert out_of_range({"dcr_share": 1.5, "made_up": 0.1}) == ["dcr_share", "made_up"]
+
+
+def test_the_profile_names_empty_and_constant_columns() -> None:
+    df = pd.DataFrame({"lab": [np.nan] * 4, "site": ["A", "A", None, "A"], "age": [50, 61, 72, 50]})
+    p = profile_table(df, {"lab": "numeric", "site": "categorical", "age": "integer"})
+    assert set(p["degenerate_columns"]) == {"lab", "site"}
+    assert p["degenerate_columns"]["lab"].startswith("empty")
+    assert (
+        "constant" in p["degenerate_columns"]["site"]
+        and "missing" in p["degenerate_columns"]["site"]
+    )

@@ -94,3 +94,50 @@ def test_patient_histories_from_any_tool_get_the_history_scores(tmp_path, capsys
     assert "Trajectories" in (tmp_path / "bad" / "report.html").read_text()
     assert main(["evaluate", real, copied, *roles, "--out", str(tmp_path / "x")]) == 2
     assert "give --holdout" in capsys.readouterr().err
+
+
+def test_a_holdout_beyond_the_real_range_is_real_data_not_an_error(tmp_path, capsys) -> None:
+    """Without --spec, the spec is inferred from REAL and the holdout together: an ordinary
+    holdout patient just older than every training patient is scored, not refused."""
+    train = make_patients(300, seed=0)
+    holdout = make_patients(120, seed=1).assign(patient_id=lambda d: d["patient_id"] + 5000)
+    holdout.loc[0, "age"] = train["age"].max() + 1
+    real = _write(train, tmp_path / "real.csv")
+    held = _write(holdout, tmp_path / "holdout.csv")
+    fresh = _write(
+        make_patients(300, seed=2).assign(patient_id=lambda d: d["patient_id"] + 9000),
+        tmp_path / "fresh.csv",
+    )
+    args = ["--target", "died", "--id-column", "patient_id", "--holdout", held]
+    code = main(["evaluate", real, fresh, *args, "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code in (0, EXIT_REJECTED), captured.err  # scored, whatever the verdict
+    assert "out of range" not in captured.err
+
+
+def test_identical_rows_are_reported_as_a_copy_signal_not_as_quality(tmp_path, capsys) -> None:
+    """A synthetic file equal to the training rows: the detection classifier pairs each row with
+    its twin and its AUC falls far below 0.5; that is said to be copying, never "good"."""
+    real = _write(make_patients(400, seed=0), tmp_path / "real.csv")
+    holdout = _write(
+        make_patients(200, seed=1).assign(patient_id=lambda d: d["patient_id"] + 5000),
+        tmp_path / "holdout.csv",
+    )
+    code = main(
+        [
+            "evaluate",
+            real,
+            real,
+            "--target",
+            "died",
+            "--holdout",
+            holdout,
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert code == EXIT_REJECTED and metrics["summary"]["detection_auc"] < 0.4
+    assert any("copy signal" in n for n in metrics["notes"])
+    assert "note: detection AUC" in out and "copy signal" in out

@@ -187,7 +187,7 @@ def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) 
     """Fan-out: train every candidate on a validation split (in parallel on the train
     deployment's pool when there is one), score each, then choose."""
     halves = validation_split(run_url, train_url, spec, config.seed)
-    chosen_from, skipped = candidates(config, halves.fit_rows, estimated_width(spec))
+    chosen_from, skipped = candidates(config, halves.fit_rows, estimated_width(spec), spec)
     jobs = [
         TrainJob(
             name=c.name,

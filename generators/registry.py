@@ -19,6 +19,7 @@ _REGISTRY: dict[str, type[Generator]] = {}
 _BUILTIN: dict[str, str] = {
     "cart": "generators.cart",
     "ctgan": "generators.ctgan",
+    "forestflow": "generators.forestflow",
     "gaussian_copula": "generators.copula",
     "tabddpm": "generators.tabddpm",
     "tvae": "generators.tvae",

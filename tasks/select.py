@@ -38,7 +38,10 @@ model's retraining on the whole split. A network's first and last layers grow wi
 on the 170-column opt table (encoded width about 9,400, 95 x flchain's) CTGAN's measured
 seconds per row-epoch were 209 x flchain's, TabDDPM's 29 x, so a linear factor is about right
 for CTGAN and cautious for TabDDPM. The estimate depends on the data only, so the same data and
-settings always try the same candidates, whatever the machine's load. Skipped families are
+settings always try the same candidates, whatever the machine's load. ``forestflow`` (not among
+the default families; ``--auto-family forestflow`` adds it) has no epochs: its estimate counts
+its regressors (levels x flow variables x outcome classes, from the spec) x trees x a measured
+cost per tree and data cell (``generators.forestflow.estimated_seconds``). Skipped families are
 listed with their estimate in the selection.
 """
 
@@ -124,11 +127,21 @@ class ValidationSplit(BaseModel):
 
 
 def estimated_seconds(
-    family: str, settings: dict[str, Any], fit_rows: int, width: int = REFERENCE_WIDTH
+    family: str,
+    settings: dict[str, Any],
+    fit_rows: int,
+    width: int = REFERENCE_WIDTH,
+    spec: DatasetSpec | None = None,
 ) -> float:
     """Training seconds a candidate costs on the 2-core CPU: its fit on ``fit_rows`` of encoded
-    ``width`` and, if chosen, the retraining on the whole training split. 0 for families
-    without epochs."""
+    ``width`` and, if chosen, the retraining on the whole training split. ``forestflow`` has its
+    own estimate from the ``spec`` (its regressors per variable and class); 0 for the other
+    families without epochs."""
+    retrain = 1 + 1 / (1 - VALIDATION_FRACTION)
+    if family == "forestflow" and spec is not None:
+        from generators.forestflow import estimated_seconds as forestflow_seconds
+
+        return forestflow_seconds(spec, fit_rows, settings) * retrain
     rate = COST_PER_ROW_EPOCH.get(family)
     if rate is None:
         return 0.0
@@ -136,7 +149,7 @@ def estimated_seconds(
         settings.get("epochs") or registry.get(family).config_class.model_fields["epochs"].default
     )
     wider = max(1.0, width / REFERENCE_WIDTH)
-    return rate * epochs * fit_rows * wider * (1 + 1 / (1 - VALIDATION_FRACTION))
+    return rate * epochs * fit_rows * wider * retrain
 
 
 def plan(
@@ -148,6 +161,7 @@ def plan(
     fit_rows: int = 0,
     width: int = REFERENCE_WIDTH,
     time_budget: float | None = DEFAULT_TIME_BUDGET,
+    spec: DatasetSpec | None = None,
 ) -> tuple[list[Candidate], list[str]]:
     """(candidates, skipped): every family with ``seeds`` seeds, in the given order, while the
     estimated training time (``fit_rows`` of encoded ``width``) fits ``time_budget`` (None: no
@@ -157,7 +171,7 @@ def plan(
         settings: dict[str, Any] = {}
         if epochs is not None and "epochs" in registry.get(family).config_class.model_fields:
             settings["epochs"] = epochs
-        cost = estimated_seconds(family, settings, fit_rows, width) * seeds
+        cost = estimated_seconds(family, settings, fit_rows, width, spec) * seeds
         if time_budget is not None and cost > 0 and spent + cost > time_budget:
             wide = f" of encoded width {width}" if width > REFERENCE_WIDTH else ""
             skipped.append(
@@ -181,7 +195,10 @@ def plan(
 
 
 def candidates(
-    config: RunConfig, fit_rows: int = 0, width: int = REFERENCE_WIDTH
+    config: RunConfig,
+    fit_rows: int = 0,
+    width: int = REFERENCE_WIDTH,
+    spec: DatasetSpec | None = None,
 ) -> tuple[list[Candidate], list[str]]:
     """The run's candidates (``config.auto_families``, default all, cheapest first) within its
     time budget, and the families skipped for it."""
@@ -193,6 +210,7 @@ def candidates(
         fit_rows=fit_rows,
         width=width,
         time_budget=config.time_budget,
+        spec=spec,
     )
 
 
@@ -360,6 +378,7 @@ def select_family(
         fit_rows=len(fit),
         width=estimated_width(spec),
         time_budget=time_budget,
+        spec=spec,
     )
     scored = []
     for candidate in chosen_from:

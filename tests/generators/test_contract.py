@@ -25,6 +25,7 @@ SETTINGS = {
         "embedding_dim": 32,
         "threads": 1,
     },
+    "forestflow": {"levels": 5, "trees": 10, "duplicates": 5},
     "gaussian_copula": {},
     "tabddpm": {
         "epochs": 100,

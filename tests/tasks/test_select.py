@@ -150,6 +150,29 @@ def test_wide_tables_cost_more_and_the_estimate_says_so() -> None:
     assert "of encoded width 9353" in skipped[-1]
 
 
+def test_forestflow_is_estimated_by_its_regressors_and_joins_auto_only_when_named() -> None:
+    from generators.forestflow import SECONDS_PER_TREE, SECONDS_PER_TREE_CELL
+    from generators.schema import infer_spec
+    from tests.conftest import make_patients
+
+    spec = infer_spec(make_patients(50), name="p", target="died")
+    assert "forestflow" not in FAMILIES
+    assert estimated_seconds("forestflow", {}, 5_000) == 0.0  # without a spec: unknown
+    # age 1, creatinine 1 + missing flag 2, sex 2, stage 4, admitted 1, ward 4 + missing 1
+    variables = 1 + 3 + 2 + 4 + 1 + 5
+    rows = 5_000 // 2 * 20  # per outcome class, 20 copies each
+    per_tree = SECONDS_PER_TREE + SECONDS_PER_TREE_CELL * rows * variables
+    expected = 20 * variables * 2 * 40 * per_tree * 2.25  # fit and retraining
+    assert estimated_seconds("forestflow", {}, 5_000, spec=spec) == pytest.approx(expected)
+    fewer = estimated_seconds("forestflow", {"levels": 10}, 5_000, spec=spec)
+    assert fewer == pytest.approx(expected / 2)
+    chosen, skipped = plan(
+        ["cart", "forestflow"], seed=0, fit_rows=5_000, time_budget=60.0, spec=spec
+    )
+    assert [c.generator for c in chosen] == ["cart"] and skipped[0].startswith("forestflow:")
+    assert len(plan(["forestflow"], seed=0, fit_rows=5_000, time_budget=None, spec=spec)[0]) == 1
+
+
 def test_auto_refuses_settings_it_cannot_honour() -> None:
     with pytest.raises(ConfigError, match="no generator_config"):
         RunConfig(data="x.csv", generator="auto", generator_config={"pac": 1}).generator_settings()

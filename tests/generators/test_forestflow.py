@@ -10,7 +10,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from evaluation.privacy import dcr
 from generators import registry
 from generators.conditions import resolve
-from generators.forestflow import Forest, ForestFlow, flow_shape
+from generators.forestflow import Binned, Forest, ForestFlow, ForestFlowConfig, boost, flow_shape
 from generators.schema import infer_spec
 from tasks.config import GateConfig
 from tasks.sample import row_hashes
@@ -40,21 +40,28 @@ def model(data) -> ForestFlow:  # noqa: ANN001
     return fitted(df, spec)
 
 
-def test_kept_trees_predict_what_the_fitted_regressors_predict() -> None:
+def test_boosting_on_shared_bins_fits_what_histgradientboosting_fits() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2000, 3))
     x[rng.random((2000, 3)) < 0.1] = np.nan  # missing values take the learnt side
     ys = [np.nan_to_num(x[:, 0]) ** 2 - np.isnan(x[:, 1]), np.sin(np.nan_to_num(x[:, 2]))]
-    models = [
-        HistGradientBoostingRegressor(max_iter=15, max_leaf_nodes=15, random_state=0).fit(x, y)
-        for y in ys
-    ]
-    forest = Forest.of(models, levels=1, variables=2)
+    cfg = ForestFlowConfig(trees=15, max_leaf_nodes=15, learning_rate=0.2)
+    binned = Binned(x, seed=0, threads=2)
+    ours = [boost(binned, y, cfg, min_samples_leaf=30, threads=2) for y in ys]
+    forest = Forest.of(ours, levels=1, variables=2)
     fresh = rng.normal(size=(500, 3))
     fresh[rng.random((500, 3)) < 0.2] = np.nan
     got = forest.velocity(0, fresh, threads=2)
-    for v, m in enumerate(models):
-        np.testing.assert_allclose(got[:, v], m.predict(fresh), rtol=1e-9, atol=1e-12)
+    for v, y in enumerate(ys):
+        reference = HistGradientBoostingRegressor(
+            max_iter=15,
+            max_leaf_nodes=15,
+            learning_rate=0.2,
+            min_samples_leaf=30,
+            early_stopping=False,
+            random_state=0,
+        ).fit(x, y)
+        np.testing.assert_allclose(got[:, v], reference.predict(fresh), rtol=1e-9, atol=1e-12)
     again = Forest.from_tensors(forest.tensors("f"), "f", levels=1, variables=2)
     np.testing.assert_array_equal(again.velocity(0, fresh, threads=1), got)
     with pytest.raises(ValueError, match="does not hold 2 x 2 models"):

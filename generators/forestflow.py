@@ -53,11 +53,12 @@ from generators.registry import register
 from generators.schema import DatasetSpec
 from generators.transforms import TableTransformer
 
-# Fit cost on the 2-core CPU, per boosting tree: a fixed part and one per row x feature of the
-# regressor's data (HistGradientBoostingRegressor, 31 leaves; measured on 7,000-60,000 rows x 15
-# features: 1.8-3.2 ms a tree). ``estimated_seconds`` uses them for auto's time budget.
-SECONDS_PER_TREE = 1.5e-3
-SECONDS_PER_TREE_CELL = 1.8e-9
+# Fit cost on the 2-core CPU, per boosting tree: a fixed part and one per row of the regressor's
+# data, fitted to the quality suite's fit times at the defaults and rounded up
+# (benchmarks/README.md, "forestflow": 4 to 246 s on 14 tables, estimated at 0.44-1.81 x).
+# ``estimated_seconds`` uses them for auto's time budget.
+SECONDS_PER_TREE = 2.5e-4
+SECONDS_PER_TREE_ROW = 7.5e-8
 
 # the fields of a scikit-learn tree node this module keeps (``PREDICTOR_RECORD_DTYPE``)
 NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right")
@@ -119,7 +120,7 @@ def estimated_seconds(spec: DatasetSpec, rows: int, settings: dict[str, Any]) ->
     variables, classes = flow_shape(spec, cfg.max_onehot)
     per_class = max(rows // classes, 1)
     data_rows = min(per_class * cfg.duplicates, max(cfg.max_rows, per_class))
-    per_tree = SECONDS_PER_TREE + SECONDS_PER_TREE_CELL * data_rows * variables
+    per_tree = SECONDS_PER_TREE + SECONDS_PER_TREE_ROW * data_rows
     return cfg.levels * variables * classes * cfg.trees * per_tree
 
 

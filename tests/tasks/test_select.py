@@ -151,7 +151,7 @@ def test_wide_tables_cost_more_and_the_estimate_says_so() -> None:
 
 
 def test_forestflow_is_estimated_by_its_regressors_and_joins_auto_only_when_named() -> None:
-    from generators.forestflow import SECONDS_PER_TREE, SECONDS_PER_TREE_CELL
+    from generators.forestflow import SECONDS_PER_TREE, SECONDS_PER_TREE_ROW
     from generators.schema import infer_spec
     from tests.conftest import make_patients
 
@@ -161,7 +161,7 @@ def test_forestflow_is_estimated_by_its_regressors_and_joins_auto_only_when_name
     # age 1, creatinine 1 + missing flag 2, sex 2, stage 4, admitted 1, ward 4 + missing 1
     variables = 1 + 3 + 2 + 4 + 1 + 5
     rows = 5_000 // 2 * 20  # per outcome class, 20 copies each
-    per_tree = SECONDS_PER_TREE + SECONDS_PER_TREE_CELL * rows * variables
+    per_tree = SECONDS_PER_TREE + SECONDS_PER_TREE_ROW * rows
     expected = 20 * variables * 2 * 40 * per_tree * 2.25  # fit and retraining
     assert estimated_seconds("forestflow", {}, 5_000, spec=spec) == pytest.approx(expected)
     fewer = estimated_seconds("forestflow", {"levels": 10}, 5_000, spec=spec)

@@ -85,6 +85,12 @@ class ForestFlowConfig(GeneratorConfig):
     conditional: bool = Field(
         True, description="One flow per class of a categorical target (the outcome kept)"
     )
+    smoothing: float = Field(
+        0.0,
+        ge=0,
+        description="Gaussian noise added to every generated variable (its standard deviation "
+        "on the [-1, 1] scale): a privacy knob that blurs rows away from training rows",
+    )
     max_onehot: int = Field(
         32,
         ge=2,
@@ -429,7 +435,7 @@ class ForestFlow(Generator):
         counts[[f is None for f in self.flows]] = 0
         if counts.sum() < n:  # shares of classes without a flow go to the likeliest class
             counts[int(np.argmax(self.shares))] += n - counts.sum()
-        return self._draw(counts, rng)
+        return self._draw(counts, rng, seed)
 
     def _sample_given(self, n: int, *, seed: int, conditions: list[Condition]) -> np.ndarray:
         """A condition on the target's class draws from that class's flow; others draw freely
@@ -439,9 +445,9 @@ class ForestFlow(Generator):
             return self._sample(n, seed=seed)
         counts = np.zeros(len(self.flows), dtype=np.int64)
         counts[on_target[0].index] = n
-        return self._draw(counts, np.random.default_rng(seed))
+        return self._draw(counts, np.random.default_rng(seed), seed)
 
-    def _draw(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _draw(self, counts: np.ndarray, rng: np.random.Generator, seed: int) -> np.ndarray:
         n = int(counts.sum())
         threads = self.config.threads or os.cpu_count() or 1
         out = np.zeros((n, self.transformer.width), dtype=np.float32)
@@ -454,6 +460,10 @@ class ForestFlow(Generator):
             z = rng.standard_normal((int(count), self.variables))
             for level in range(self.config.levels):
                 z = z + flow.velocity(level, z, threads) / self.config.levels
+            if self.config.smoothing:  # the end point blurred, away from any one patient
+                direct = len(self.columns)  # own stream: the same rows as without, then noise
+                noise = np.random.default_rng((seed, 1 + c)).standard_normal((int(count), direct))
+                z[:, :direct] += self.config.smoothing * noise
             values = self._unscale(z)
             out[row : row + count, self.columns] = values[:, : len(self.columns)]
             for k, (start, dim) in enumerate(self.ordinal):  # the nearest rank's category

@@ -167,3 +167,20 @@ def test_a_many_valued_category_is_one_ranked_variable() -> None:
     assert synth.reindex(real.index[:10], fill_value=0).sum() > 0.6  # real: 0.80
     again = registry.load(model.save())
     pd.testing.assert_frame_equal(again.sample(200, seed=2), model.sample(200, seed=2))
+
+
+def test_smoothing_adds_noise_of_its_scale_to_the_generated_variables(model) -> None:
+    def rows(smoothing: float) -> np.ndarray:
+        model.config = model.config.model_copy(update={"smoothing": smoothing})
+        return model._sample(3000, seed=9)
+
+    try:
+        plain, smoothed = rows(0.0), rows(0.1)
+    finally:
+        model.config = model.config.model_copy(update={"smoothing": 0.0})
+    age = model.transformer.spans[[s.column for s in model.transformer.spans].index("age")]
+    j = model.columns.index(age.start)  # age's offset: a flow variable, scaled to [-1, 1]
+    half_range = (model.high[j] - model.low[j]) / 2
+    moved = (smoothed[:, age.start] - plain[:, age.start]) / half_range
+    inside = np.abs(smoothed[:, age.start] - model.low[j] - half_range) < 0.9 * half_range
+    assert np.std(moved[inside]) == pytest.approx(0.1, rel=0.15)  # same path, then the noise

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,16 @@ def make_patients(n: int = 300, seed: int = 0) -> pd.DataFrame:
             "died": died,
         }
     )
+
+
+def coerced_patients(n: int, seed: int, target: str | None = "died") -> tuple[pd.DataFrame, Any]:
+    """``make_patients`` as a run sees it: (rows coerced to their inferred spec, the spec)."""
+    from generators.schema import infer_spec
+    from tasks.validation import coerce
+
+    raw = make_patients(n, seed=seed)
+    spec = infer_spec(raw, name="p", target=target)
+    return coerce(raw, spec)[0], spec
 
 
 @pytest.fixture

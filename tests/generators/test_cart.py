@@ -15,7 +15,7 @@ from tasks.config import GateConfig
 from tasks.sample import row_hashes
 from tasks.split import split_frame
 from tasks.validation import coerce
-from tests.conftest import make_patients
+from tests.conftest import coerced_patients, make_patients
 
 
 def fitted(df: pd.DataFrame, spec, seed: int = 0, **settings) -> Cart:  # noqa: ANN001
@@ -26,9 +26,7 @@ def fitted(df: pd.DataFrame, spec, seed: int = 0, **settings) -> Cart:  # noqa: 
 
 @pytest.fixture(scope="module")
 def data():  # noqa: ANN201
-    raw = make_patients(1200, seed=11)
-    spec = infer_spec(raw, name="p", target="died")
-    return coerce(raw, spec)[0], spec
+    return coerced_patients(1200, seed=11)
 
 
 def test_tree_arrays_route_rows_like_sklearn_missing_values_included() -> None:

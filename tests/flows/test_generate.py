@@ -500,7 +500,14 @@ def test_auto_is_the_default_trains_every_family_records_them_and_keeps_the_choi
     manifest = json.loads((run / "manifest.json").read_text())
     auto = manifest["results"]["auto"]
     names = [c["candidate"]["name"] for c in auto["candidates"]]
-    assert names == ["cart-s1", "gaussian_copula-s1", "tvae-s1", "tabddpm-s1", "ctgan-s1"]
+    assert names == [
+        "cart-s1",
+        "gaussian_copula-s1",
+        "forestflow-s1",
+        "tvae-s1",
+        "tabddpm-s1",
+        "ctgan-s1",
+    ]
     assert auto["skipped"] == []  # 3 epochs on 192 rows fit any budget
     for c in auto["candidates"]:
         assert 0 <= c["quality"] <= 1 and c["fit_seconds"] >= 0

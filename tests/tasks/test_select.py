@@ -75,13 +75,19 @@ def test_when_none_is_private_the_least_exposed_goes_to_the_gate() -> None:
 
 
 def test_candidates_cover_every_family_and_seed_cheapest_first() -> None:
+    from generators.schema import infer_spec
+    from tests.conftest import make_patients
+
     config = RunConfig(data="x.csv", generator="auto", auto_seeds=2, epochs=5, seed=3)
-    chosen, skipped = candidates(config, fit_rows=400)
+    spec = infer_spec(make_patients(50), name="p", target="died")
+    chosen, skipped = candidates(config, fit_rows=400, spec=spec)
     assert [c.name for c in chosen] == [
         "cart-s3",
         "cart-s4",
         "gaussian_copula-s3",
         "gaussian_copula-s4",
+        "forestflow-s3",
+        "forestflow-s4",
         "tvae-s3",
         "tvae-s4",
         "tabddpm-s3",
@@ -91,7 +97,7 @@ def test_candidates_cover_every_family_and_seed_cheapest_first() -> None:
     ]
     assert skipped == []
     settings = {c.generator: c.settings for c in chosen}
-    assert settings["ctgan"] == {"epochs": 5} and settings["cart"] == {}
+    assert settings["ctgan"] == {"epochs": 5} and settings["cart"] == settings["forestflow"] == {}
 
 
 def test_auto_is_the_default_for_tables_unless_settings_name_ctgan() -> None:
@@ -111,10 +117,13 @@ def test_the_time_budget_skips_families_by_their_estimate() -> None:
     assert tvae == pytest.approx(1.4e-5 * 300 * fit_rows * 2.25)
     chosen, skipped = plan(FAMILIES, seed=0, fit_rows=fit_rows, time_budget=180.0)
     assert [c.generator for c in chosen] == ["cart", "gaussian_copula", "tvae"]
-    assert [line.split(":")[0] for line in skipped] == ["tabddpm", "ctgan"]
-    assert "estimated 281 s for 16000 rows, 29 s of the 180 s budget left" in skipped[0]
-    everything, none_skipped = plan(FAMILIES, seed=0, fit_rows=fit_rows, time_budget=None)
-    assert len(everything) == 5 and none_skipped == []
+    # forestflow's cost is unknown without the spec: skipped, never taken as free
+    assert [line.split(":")[0] for line in skipped] == ["forestflow", "tabddpm", "ctgan"]
+    assert "estimated 281 s for 16000 rows, 29 s of the 180 s budget left" in skipped[1]
+    everything, no_spec = plan(FAMILIES, seed=0, fit_rows=fit_rows, time_budget=None)
+    assert len(everything) == 5 and no_spec == [
+        "forestflow: no spec to estimate its regressors from"
+    ]
     # fewer epochs fit more families; a budget nothing fits is refused with the estimates
     assert len(plan(FAMILIES, seed=0, epochs=20, fit_rows=fit_rows)[0]) == 5
     with pytest.raises(ValueError, match="no family fits the time budget of 10.0 s"):
@@ -150,13 +159,13 @@ def test_wide_tables_cost_more_and_the_estimate_says_so() -> None:
     assert "of encoded width 9353" in skipped[-1]
 
 
-def test_forestflow_is_estimated_by_its_regressors_and_joins_auto_only_when_named() -> None:
+def test_forestflow_is_estimated_by_its_regressors_and_joins_auto_within_the_budget() -> None:
     from generators.forestflow import SECONDS_PER_TREE, SECONDS_PER_TREE_ROW
     from generators.schema import infer_spec
     from tests.conftest import make_patients
 
     spec = infer_spec(make_patients(50), name="p", target="died")
-    assert "forestflow" not in FAMILIES
+    assert FAMILIES.index("gaussian_copula") < FAMILIES.index("forestflow") < FAMILIES.index("tvae")
     assert estimated_seconds("forestflow", {}, 5_000) == 0.0  # without a spec: unknown
     # age 1, creatinine 1 + missing flag 2, sex 2, stage 4, admitted 1, ward 4 + missing 1
     variables = 1 + 3 + 2 + 4 + 1 + 5
@@ -171,6 +180,9 @@ def test_forestflow_is_estimated_by_its_regressors_and_joins_auto_only_when_name
     )
     assert [c.generator for c in chosen] == ["cart"] and skipped[0].startswith("forestflow:")
     assert len(plan(["forestflow"], seed=0, fit_rows=5_000, time_budget=None, spec=spec)[0]) == 1
+    # a small table: the default families all fit the default budget, forestflow among them
+    chosen, skipped = plan(FAMILIES, seed=0, fit_rows=300, time_budget=180.0, spec=spec)
+    assert [c.generator for c in chosen] == list(FAMILIES) and skipped == []
 
 
 def test_auto_refuses_settings_it_cannot_honour() -> None:

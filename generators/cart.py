@@ -282,11 +282,60 @@ class Cart(Generator):
         return tree
 
     def _sample(self, n: int, *, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
         x = np.full((n, len(self.steps)), np.nan)
         out = np.zeros((n, self.transformer.width), dtype=np.float32)
+        return self._draw(x, out, 0, np.random.default_rng(seed))
+
+    def sample_given(self, given: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+        """One row per row of ``given``, its columns kept and the rest drawn from their trees
+        given them: a per-row condition (a child record drawn given its parent's columns).
+        ``given``'s columns must open the visit sequence (first in the spec, order "data")."""
+        if self.spec is None or self.transformer is None:
+            raise RuntimeError(f"{self.name}: fit or load before sampling")
+        columns = set(given.columns)
+        first = 0
+        while first < len(self.steps) and self.steps[first].column in columns:
+            first += 1
+        opened = {s.column for s in self.steps[:first]}
+        later = sorted({s.column for s in self.steps[first:]} & columns)
+        if later or opened != columns - set(self.spec.id_columns):
+            raise ValueError(
+                f"cart: given columns {sorted(columns)} must open the visit sequence, "
+                f"found {sorted(later or columns - opened)} out of place"
+            )
+        n = len(given)
+        table = EncodedTable.encode(self.transformer, given.reset_index(drop=True), seed, columns)
+        spans = {s.start: s for s in self.transformer.spans}
+        x = np.full((n, len(self.steps)), np.nan)
+        out = np.zeros((n, self.transformer.width), dtype=np.float32)
+        for k, step in enumerate(self.steps[:first]):
+            span = spans[step.start]
+            if step.kind == "value":
+                x[:, k] = table.scalar_of(span)
+                out[:, step.start], out[:, step.start + 1] = x[:, k], 1.0
+            else:
+                code = table.code_of(span)
+                x[:, k] = code
+                out[np.arange(n), step.start + code] = 1.0
+        for k in range(first):
+            flag = self._flag_of(k)
+            if flag is not None:
+                x[x[:, flag] == 1, k] = np.nan
+        drawn = self.transformer.inverse(self._draw(x, out, first, np.random.default_rng(seed)))
+        for col in given.columns:  # the given values exactly, not their decoded encoding
+            if col in drawn.columns:
+                drawn[col] = given[col].to_numpy()
+        return self.assign_ids(drawn)
+
+    def _draw(
+        self, x: np.ndarray, out: np.ndarray, first: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Steps ``first`` onwards drawn into ``x`` (predictors) and ``out`` (encoded rows)."""
+        n = len(x)
         rows = np.arange(n)
         for k, (step, tree) in enumerate(zip(self.steps, self.trees, strict=True)):
+            if k < first:
+                continue
             leaves = tree.apply(x[:, :k])
             if step.kind == "value":
                 flag = self._flag_of(k)

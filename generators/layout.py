@@ -173,9 +173,12 @@ class EncodedTable:
         return len(self.scalars)
 
     @classmethod
-    def encode(cls, transformer: Any, df: Any, seed: int = 0) -> EncodedTable:
+    def encode(
+        cls, transformer: Any, df: Any, seed: int = 0, only: set[str] | None = None
+    ) -> EncodedTable:
         """``layout.to_model(transformer.transform(df, seed))``, one column at a time and
-        without the one-hot blocks: the same values, a fraction of the memory."""
+        without the one-hot blocks: the same values, a fraction of the memory. With ``only``,
+        just those columns are encoded (``df`` may lack the others; their slots stay 0)."""
         from generators.transforms import DiscreteTransform
 
         layout = SpanLayout(transformer.spans)
@@ -185,6 +188,10 @@ class EncodedTable:
         codes = [np.zeros((n, count), dtype=np.int64) for _, count, _ in layout.groups]
         spans = iter(transformer.spans)
         for t in transformer.transforms:
+            if only is not None and t.column not in only:
+                for _ in t.dims:
+                    next(spans)
+                continue
             values = transformer._input(t, df)
             if isinstance(t, DiscreteTransform):  # one block: its codes, no one-hot
                 span = next(spans)

@@ -133,3 +133,31 @@ def test_an_all_null_column_stays_null() -> None:
     model = fitted(coerce(raw, spec)[0], spec)
     out = model.sample(50, seed=1)
     assert len(out) == 50 and out["lab"].isna().all()
+
+
+def test_sample_given_keeps_each_rows_condition_and_draws_the_rest_given_it() -> None:
+    """A child record drawn given its parent's columns: one row per given row, those columns
+    exactly as given, the rest drawn from trees that learnt them given those columns."""
+    from tasks.validation import coerce
+
+    raw = make_patients(600, seed=4)[["stage", "creatinine", "age", "sex", "died", "ward"]]
+    spec = infer_spec(raw, name="p")  # no target: the spec's order is the visit order
+    df = coerce(raw, spec)[0]
+    model = registry.create("cart", {"order": "data"})
+    model.fit(df, spec, seed=0)
+    given = pd.DataFrame({"stage": [1] * 300 + [4] * 300, "creatinine": [1.0] * 300 + [None] * 300})
+    drawn = model.sample_given(given, seed=1)
+    assert len(drawn) == 600 and list(drawn.columns) == list(df.columns)
+    assert drawn["stage"].tolist() == given["stage"].tolist()
+    assert (
+        drawn["creatinine"].iloc[:300].eq(1.0).all() and drawn["creatinine"].iloc[300:].isna().all()
+    )
+    # death follows stage in the real rows (0.8 per stage on the risk): so in the drawn ones
+    real = df.groupby("stage")["died"].mean()
+    late, early = drawn["died"].iloc[300:].mean(), drawn["died"].iloc[:300].mean()
+    assert late - early > 0.5 * (real[4] - real[1]) > 0.1
+    assert drawn.equals(model.sample_given(given, seed=1))  # same seed, same rows
+    with pytest.raises(ValueError, match="must open the visit sequence"):
+        model.sample_given(given[["creatinine"]], seed=1)  # stage comes first
+    with pytest.raises(ValueError, match="must open the visit sequence"):
+        model.sample_given(df[["stage", "age"]], seed=1)  # creatinine sits between them

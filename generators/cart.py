@@ -304,7 +304,10 @@ class Cart(Generator):
                 f"found {sorted(later or columns - opened)} out of place"
             )
         n = len(given)
-        table = EncodedTable.encode(self.transformer, given.reset_index(drop=True), seed, columns)
+        given = given.reset_index(drop=True)
+        kinds = {t.column: t for t in self.transformer.transforms}
+        numbers = {c for c in columns if isinstance(kinds.get(c), ContinuousTransform)}
+        table = EncodedTable.encode(self.transformer, given, seed, numbers)
         spans = {s.start: s for s in self.transformer.spans}
         x = np.full((n, len(self.steps)), np.nan)
         out = np.zeros((n, self.transformer.width), dtype=np.float32)
@@ -313,10 +316,20 @@ class Cart(Generator):
             if step.kind == "value":
                 x[:, k] = table.scalar_of(span)
                 out[:, step.start], out[:, step.start + 1] = x[:, k], 1.0
-            else:
+                continue
+            if step.kind == "missing":
                 code = table.code_of(span)
-                x[:, k] = code
-                out[np.arange(n), step.start + code] = 1.0
+            else:  # a category never seen in training is unknown (NaN): the trees route it
+                lookup = {c: i for i, c in enumerate(kinds[step.column].categories)}
+                code = (
+                    given[step.column]
+                    .astype(object)
+                    .map(lambda v, lookup=lookup: lookup.get(None if pd.isna(v) else v, np.nan))
+                )
+                code = code.to_numpy(dtype=float)
+            x[:, k] = code
+            known = ~np.isnan(code)
+            out[np.flatnonzero(known), step.start + code[known].astype(np.int64)] = 1.0
         for k in range(first):
             flag = self._flag_of(k)
             if flag is not None:

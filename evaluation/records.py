@@ -1,0 +1,167 @@
+"""Whole records across tables: are keys, dates and family sizes consistent, and is any
+synthetic patient's whole record a real one?
+
+- referential integrity: the share of rows whose every foreign key finds its parent, per table
+  (dictionary codes included); primary keys unique and present.
+- date containment: the share of rows inside their parent's interval, per declared rule.
+- child counts: per parent-child pair, the Kolmogorov-Smirnov distance between the real and the
+  synthetic distributions of how many children a parent has (zero included).
+- record copies: a root record (a patient) with everything under it, as one signature of its
+  columns without keys; synthetic signatures equal to a real one are copies.
+
+Pure functions on DataFrames and a schema (``generators.records.RecordSchema``, read by its
+fields): they know nothing of how the tables were made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RecordSchema = Any  # generators.records.RecordSchema; evaluation reads its fields only
+
+
+def integrity(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> dict[str, float]:
+    """Per table: the share of rows whose every foreign key is empty or finds its parent; 0 when
+    its primary key repeats or is empty anywhere."""
+    out = {}
+    for name, table in schema.tables.items():
+        if table.dictionary:
+            continue
+        df = tables[name]
+        ok = np.ones(len(df), dtype=bool)
+        for fk in table.foreign_keys:
+            pk = schema.tables[fk.parent].primary_key
+            value = df[fk.column]
+            ok &= (value.isna() | value.isin(tables[fk.parent][pk])).to_numpy()
+        key = table.primary_key
+        if key is not None and (df[key].isna().any() or df[key].duplicated().any()):
+            ok[:] = False
+        out[name] = float(ok.mean()) if len(df) else 1.0
+    return out
+
+
+def containment(
+    tables: dict[str, pd.DataFrame], schema: RecordSchema, rule: Any
+) -> tuple[int, int]:
+    """(rows breaking the rule, rows with a date and a parent) for one date rule."""
+    link = next(fk for fk in schema.links(rule.table) if fk.parent == rule.parent)
+    pk = schema.tables[rule.parent].primary_key
+    child = tables[rule.table][[link.column, rule.column]].dropna()
+    parent = tables[rule.parent][[pk, rule.start, rule.end]].drop_duplicates(pk)
+    merged = child.merge(parent, left_on=link.column, right_on=pk, how="inner")
+    when = pd.to_datetime(merged[rule.column])
+    start, end = pd.to_datetime(merged[rule.start]), pd.to_datetime(merged[rule.end])
+    if rule.by_day:
+        start, end = start.dt.normalize(), end.dt.normalize()
+    broken = ~((when >= start) & (when <= end))
+    return int(broken.sum()), len(merged)
+
+
+def date_containment(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> dict[str, float]:
+    """Per declared rule: the share of dated rows inside their parent's interval."""
+    out = {}
+    for rule in schema.dates:
+        broken, rows = containment(tables, schema, rule)
+        out[rule.describe()] = 1.0 - broken / rows if rows else 1.0
+    return out
+
+
+def child_counts(tables: dict[str, pd.DataFrame], schema: RecordSchema, name: str) -> np.ndarray:
+    """How many rows of ``name`` each row of its parent has (zero included)."""
+    parent = schema.primary_parent(name)
+    link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+    keys = tables[parent][schema.tables[parent].primary_key]
+    return keys.map(tables[name][link].value_counts()).fillna(0).to_numpy(dtype=float)
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest gap between two empirical distribution functions."""
+    if not len(a) or not len(b):
+        return 1.0
+    grid = np.union1d(a, b)
+    fa = np.searchsorted(np.sort(a), grid, side="right") / len(a)
+    fb = np.searchsorted(np.sort(b), grid, side="right") / len(b)
+    return float(np.abs(fa - fb).max())
+
+
+def child_count_distances(
+    real: dict[str, pd.DataFrame], synth: dict[str, pd.DataFrame], schema: RecordSchema
+) -> dict[str, float]:
+    """Per parent-child pair (``PARENT -> CHILD``): KS distance of the children-per-parent."""
+    return {
+        f"{schema.primary_parent(n)} -> {n}": ks_distance(
+            child_counts(real, schema, n), child_counts(synth, schema, n)
+        )
+        for n in schema.order()
+        if schema.primary_parent(n) is not None
+    }
+
+
+def record_signatures(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> pd.Series:
+    """One hash per root record over its own columns and every descendant row, keys left out
+    (fresh keys must not hide a copied record), children in a canonical order."""
+    order = schema.order()
+    roots = [n for n in order if schema.primary_parent(n) is None]
+    digests: dict[str, pd.Series] = {}
+    for name in reversed(order):  # children first: a row's digest includes its children's
+        table = schema.tables[name]
+        df = tables[name].reset_index(drop=True)
+        keys = {table.primary_key, *table.ids, *(fk.column for fk in schema.links(name))}
+        own = [_canonical(df[c]) for c in df.columns if c not in keys]
+        text = pd.Series([""] * len(df), index=df.index, dtype=object)
+        for part in own:
+            text = text + "\x1f" + part
+        for child in schema.children(name):
+            link = next(fk.column for fk in schema.links(child) if fk.parent == name)
+            kids = (
+                digests[child]
+                .groupby(tables[child][link].to_numpy())
+                .agg(lambda s: "|".join(sorted(s)))
+            )
+            text = text + f"\x1e{child}:" + df[table.primary_key].map(kids).fillna("").astype(str)
+        digests[name] = text.map(lambda t: hashlib.sha256(t.encode()).hexdigest())
+    return pd.concat([digests[r] for r in roots], ignore_index=True)
+
+
+def _canonical(series: pd.Series) -> pd.Series:
+    """Values as text that does not depend on the dtype a file was read with: numbers as floats,
+    dates in ISO form, missing as an empty string."""
+    series = series.reset_index(drop=True)
+    missing = series.isna().to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(series):
+        text = series.astype(object).map(lambda v: v.isoformat() if not pd.isna(v) else "")
+    elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        text = series.astype(float).map(repr)
+    else:
+        text = series.astype(object).map(str)
+    return text.where(~missing, "").astype(object)
+
+
+def record_copies(
+    real: dict[str, pd.DataFrame], synth: dict[str, pd.DataFrame], schema: RecordSchema
+) -> int:
+    """Synthetic root records (with everything under them) equal to a real one."""
+    return int(record_signatures(synth, schema).isin(record_signatures(real, schema)).sum())
+
+
+def score_records(
+    real: dict[str, pd.DataFrame], synth: dict[str, pd.DataFrame], schema: RecordSchema
+) -> dict[str, object]:
+    """The cross-table scores of a synthetic database against the real one."""
+    kept = integrity(synth, schema)
+    dates = date_containment(synth, schema)
+    counts = child_count_distances(real, synth, schema)
+    return {
+        "referential_integrity": kept,
+        "referential_integrity_min": min(kept.values()) if kept else 1.0,
+        "date_containment": dates,
+        "date_containment_min": min(dates.values()) if dates else 1.0,
+        "child_count_ks": counts,
+        "child_count_ks_max": max(counts.values()) if counts else 0.0,
+        "record_copies": record_copies(real, synth, schema),
+        "rows": {n: len(synth[n]) for n in schema.synthesised()},
+    }

@@ -1,0 +1,517 @@
+"""Whole patient records across tables: a schema of keys, and a model that generates every table
+of a record consistently (issue 23's engine; the pipeline, GX validation and report come later).
+
+- **Schema** (``RecordSchema``): each table's primary key, its foreign keys (column -> parent
+  table, which the parent's primary key answers), whether it is a dictionary (copied, never
+  synthesised: diagnosis code lists), other id columns (renumbered), and date-containment rules
+  (``ICUSTAYS.intime`` within ``ADMISSIONS.admittime .. dischtime``). ``infer_schema`` proposes
+  one from the data; ``tasks.records.check_records`` reports what the data breaks.
+- **Generation** (``RecordsModel``), parents first:
+  - every table is one frame for a table generator: its own columns, without keys, plus the
+    number of its children in each child table (``n.<child>``), so a parent's attributes and its
+    child counts are learnt together;
+  - a child table's generator also sees its parent's frame (``parent.<column>``, first in the
+    visit sequence) and draws each child given its own parent (``Cart.sample_given``), as many
+    as the parent's drawn count;
+  - dates of a child are offsets from its parent: a column under a containment rule as the share
+    of the parent's interval (in [0, 1], so containment holds by construction), the row's first
+    other date as hours after the parent's first date, later dates as hours after the row's first;
+  - fresh keys everywhere, in a range no real key uses; a foreign key to an ancestor follows the
+    chain; a second parent that is not an ancestor (a prescription's ICU stay) is drawn among the
+    synthetic rows under the same common ancestor, missing as often as in the real rows;
+  - dictionary codes only from the dictionary.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from generators import registry
+from generators.schema import infer_spec
+
+ID_NAME = re.compile(r"(^id$|_id$|^id_|key$|_code$)", re.IGNORECASE)
+COUNT = "n."
+MIN_HELD = 0.95  # share of a column's values a table's key must hold to be inferred its parent
+PARENT = "parent."
+
+
+class ForeignKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str
+    parent: str
+    max_orphans: float = Field(0.0, ge=0, le=1, description="share of rows allowed no parent")
+    optional: bool = False  # may be empty: never the parent a table is generated under
+
+
+class TableSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    primary_key: str | None = None
+    foreign_keys: list[ForeignKey] = []
+    dictionary: bool = False
+    ids: list[str] = []  # other unique id columns: renumbered, never modelled
+
+
+class DateRule(BaseModel):
+    """``table.column`` falls within ``parent.start .. parent.end`` of its row's parent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    table: str
+    column: str
+    parent: str
+    start: str
+    end: str
+    by_day: bool = False  # a date without time: compared with the parent's days
+    max_violations: float = Field(
+        0.0, ge=0, le=1, description="share of real rows that may break it"
+    )
+
+    def describe(self) -> str:
+        return f"{self.table}.{self.column} within {self.parent}.{self.start}..{self.end}"
+
+
+class RecordSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tables: dict[str, TableSchema]
+    dates: list[DateRule] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecordSchema:
+        for name, table in self.tables.items():
+            for fk in table.foreign_keys:
+                parent = self.tables.get(fk.parent)
+                if parent is None or parent.primary_key is None:
+                    raise ValueError(
+                        f"schema: {name}.{fk.column} refers to {fk.parent}, which is not a "
+                        "table with a primary key in the schema"
+                    )
+        for rule in self.dates:
+            if self.primary_parent(rule.table) != rule.parent:
+                raise ValueError(
+                    f"schema: date rule {rule.describe()}: {rule.parent} is not the parent "
+                    f"{rule.table} is generated under ({self.primary_parent(rule.table)})"
+                )
+        self.order()  # refuses cycles
+        return self
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RecordSchema:
+        return cls.model_validate(yaml.safe_load(text))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+    def synthesised(self) -> list[str]:
+        return [n for n, t in self.tables.items() if not t.dictionary]
+
+    def links(self, name: str) -> list[ForeignKey]:
+        """Foreign keys of ``name`` to tables that are synthesised (not dictionaries)."""
+        return [fk for fk in self.tables[name].foreign_keys if fk.parent in self.synthesised()]
+
+    def order(self) -> list[str]:
+        """Synthesised tables, every one after all the tables it refers to."""
+        done: list[str] = []
+        pending = self.synthesised()
+        while pending:
+            ready = [
+                n
+                for n in pending
+                if all(fk.parent in done for fk in self.links(n) if fk.parent != n)
+            ]
+            if not ready:
+                raise ValueError(f"schema: the foreign keys of {pending} form a cycle")
+            done += ready
+            pending = [n for n in pending if n not in ready]
+        return done
+
+    def depth(self, name: str) -> int:
+        links = [fk for fk in self.links(name) if fk.parent != name]
+        return 0 if not links else 1 + max(self.depth(fk.parent) for fk in links)
+
+    def primary_parent(self, name: str) -> str | None:
+        """The parent a table is generated under: its deepest required synthesised parent."""
+        links = [fk.parent for fk in self.links(name) if fk.parent != name and not fk.optional]
+        return max(links, key=self.depth) if links else None
+
+    def ancestors(self, name: str) -> list[str]:
+        chain, parent = [], self.primary_parent(name)
+        while parent is not None:
+            chain.append(parent)
+            parent = self.primary_parent(parent)
+        return chain
+
+    def children(self, name: str) -> list[str]:
+        return [n for n in self.order() if self.primary_parent(n) == name]
+
+
+def infer_schema(tables: dict[str, pd.DataFrame]) -> RecordSchema:
+    """Keys from the data: a column unique in its table and named like an id (or shared by name
+    with another table) is a key candidate; a same-named column elsewhere whose values it holds
+    is a foreign key; a table nothing of its own refers out of, whose keys are mostly
+    unreferenced, is a dictionary. Written to the run folder for the user to check."""
+    unique = {
+        name: [c for c in df.columns if df[c].notna().all() and df[c].is_unique and len(df) > 1]
+        for name, df in tables.items()
+    }
+    names = {c for df in tables.values() for c in df.columns}
+    shared = {c for c in names if sum(c in df.columns for df in tables.values()) > 1}
+
+    def parent_of(column: str, child: str) -> tuple[str, float] | None:
+        """(the table whose key holds most of the column's values, the share it misses)."""
+        values = pd.Series(tables[child][column].dropna().unique())
+        if not len(values) or column in unique[child]:  # one-to-one links: declare them
+            return None
+        held = {n: values.isin(tables[n][column]).mean() for n in tables if column in unique[n]}
+        held = {n: h for n, h in held.items() if n != child and h >= MIN_HELD}
+        if not held:
+            return None
+        best = max(held, key=lambda n: (held[n], tables[n][column].nunique()))
+        missing = float((~tables[child][column].dropna().isin(tables[best][column])).mean())
+        return best, missing
+
+    fks: dict[str, list[ForeignKey]] = {n: [] for n in tables}
+    referenced: dict[str, set[str]] = {n: set() for n in tables}
+    for name, df in tables.items():
+        for column in df.columns:
+            if column not in shared:
+                continue
+            found = parent_of(column, name)
+            if found is not None:
+                parent, missing = found
+                allowed = float(np.ceil(missing * 1000) / 1000)  # what the data shows, rounded up
+                fks[name].append(
+                    ForeignKey(
+                        column=column,
+                        parent=parent,
+                        max_orphans=allowed,
+                        optional=bool(df[column].isna().any()),
+                    )
+                )
+                referenced[parent].add(column)
+    schema_tables = {}
+    for name, df in tables.items():
+        keys = [c for c in unique[name] if ID_NAME.search(c) or c in referenced[name]]
+        own_fk = {fk.column for fk in fks[name]}
+        keys = [c for c in keys if c not in own_fk]
+        primary = next((c for c in keys if c in referenced[name]), None)
+        if primary is None:
+            specific = [c for c in keys if c.lower() not in ("row_id", "id")]
+            primary = (specific or keys or [None])[0]
+        used = 1.0
+        if primary is not None and referenced[name]:
+            refs = [tables[c][fk.column] for c in tables for fk in fks[c] if fk.parent == name]
+            used = float(df[primary].isin(pd.concat(refs)).mean())
+        dictionary = not fks[name] and bool(referenced[name]) and used < 0.5
+        schema_tables[name] = TableSchema(
+            primary_key=primary,
+            foreign_keys=fks[name],
+            dictionary=bool(dictionary),
+            ids=[c for c in keys if c != primary],
+        )
+    return RecordSchema(tables=schema_tables)
+
+
+def date_columns(df: pd.DataFrame) -> list[str]:
+    """Columns holding dates: datetime dtypes, or text that parses as dates in every row."""
+    out = []
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out.append(c)
+        elif s.dtype == object or pd.api.types.is_string_dtype(s):
+            present = s.dropna().astype(str)
+            if len(present) and present.str.match(r"^\d{4}-\d{2}-\d{2}").all():
+                if pd.to_datetime(present, errors="coerce").notna().all():
+                    out.append(c)
+    return out
+
+
+def parse_dates(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, df in tables.items():
+        df = df.copy()
+        for c in date_columns(df):
+            # seconds, not nanoseconds: shifted birth dates sit 300 years before admissions,
+            # beyond what a nanosecond difference holds
+            df[c] = pd.to_datetime(df[c]).astype("datetime64[s]")
+        out[name] = df
+    return out
+
+
+class RecordsModel:
+    """Every synthesised table of a schema, parents first (module doc)."""
+
+    def __init__(self, family: str = "cart", settings: dict[str, Any] | None = None):
+        if family != "cart":
+            raise ValueError(
+                f"records: family {family!r} cannot draw rows given their parent; use cart"
+            )
+        self.family = family
+        self.settings = {**(settings or {}), "order": "data"}
+        self.models: dict[str, Any] = {}
+        self.schema: RecordSchema | None = None
+        self.real: dict[str, pd.DataFrame] = {}
+        self.null_share: dict[tuple[str, str], float] = {}
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, tables: dict[str, pd.DataFrame], schema: RecordSchema, seed: int = 0) -> None:
+        tables = parse_dates({n: tables[n] for n in schema.tables})
+        self.schema = schema  # tables are checked against it before (tasks.records)
+        tables = self._without_orphans(tables)
+        self.real = tables
+        order = schema.order()
+        frames = {name: self._own(name, tables[name], tables) for name in order}
+        for name in order:  # each parent learns how many children it has, with its attributes
+            parent = schema.primary_parent(name)
+            if parent is None:
+                continue
+            link = self._link(name, parent)
+            counts = tables[name][link].value_counts()
+            pk = tables[parent][schema.tables[parent].primary_key]
+            frames[parent][COUNT + name] = pk.map(counts).fillna(0).astype(int).to_numpy()
+        for k, name in enumerate(order):
+            data = frames[name]
+            parent = schema.primary_parent(name)
+            if parent is not None:
+                rows = self._parent_rows(name, parent, tables)
+                context = frames[parent].iloc[rows].add_prefix(PARENT).reset_index(drop=True)
+                data = pd.concat([context, data.reset_index(drop=True)], axis=1)
+            for fk in schema.links(name):
+                if fk.parent not in (parent, *schema.ancestors(name)):
+                    self.null_share[(name, fk.column)] = float(
+                        tables[name][fk.column].isna().mean()
+                    )
+            spec = infer_spec(data, name=name)
+            if parent is not None:  # the parent's columns as the parent's generator knows them,
+                # so a synthetic parent unlike any real parent with children is still a condition
+                spec = _with_parent_columns(spec, self.models[parent].spec)
+            model = registry.create(self.family, self.settings)
+            model.fit(data, spec, seed=seed + k)
+            self.models[name] = model
+
+    def _without_orphans(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """Rows whose parent or dictionary code is missing (as the schema allows) are not learnt
+        from: a synthetic row always has its parent, a code always its dictionary entry."""
+        out = dict(tables)
+        for name in [*self.schema.order()]:
+            df = out[name]
+            keep = np.ones(len(df), dtype=bool)
+            for fk in self.schema.tables[name].foreign_keys:
+                pk = self.schema.tables[fk.parent].primary_key
+                present = df[fk.column].notna()
+                keep &= ~present | df[fk.column].isin(out[fk.parent][pk])
+            primary = self.schema.primary_parent(name)
+            if primary is not None:
+                keep &= df[self._link(name, primary)].notna()
+            out[name] = df[keep].reset_index(drop=True)
+        return out
+
+    def _link(self, name: str, parent: str) -> str:
+        return next(fk.column for fk in self.schema.links(name) if fk.parent == parent)
+
+    def _parent_rows(self, name: str, parent: str, tables: dict[str, pd.DataFrame]) -> np.ndarray:
+        """The row of ``parent`` each row of ``name`` belongs to."""
+        pk = tables[parent][self.schema.tables[parent].primary_key]
+        position = pd.Series(np.arange(len(pk)), index=pk.to_numpy())
+        return position.loc[tables[name][self._link(name, parent)].to_numpy()].to_numpy()
+
+    def _dates(self, name: str, df: pd.DataFrame) -> tuple[list[str], dict[str, DateRule]]:
+        dates = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
+        rules = {r.column: r for r in self.schema.dates if r.table == name}
+        return dates, rules
+
+    def _anchor(self, name: str, df: pd.DataFrame) -> str | None:
+        """The row's first date: later dates of the row are hours after it."""
+        return next(iter(self._dates(name, df)[0]), None)
+
+    def _own(self, name: str, df: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """The columns a table's generator learns: no keys; a child's dates as offsets."""
+        table = self.schema.tables[name]
+        keys = {table.primary_key, *table.ids, *(fk.column for fk in self.schema.links(name))}
+        frame = df[[c for c in df.columns if c not in keys]].copy()
+        parent = self.schema.primary_parent(name)
+        if parent is None:
+            return frame.reset_index(drop=True)
+        dates, rules = self._dates(name, df)
+        up = tables[parent].iloc[self._parent_rows(name, parent, tables)].reset_index(drop=True)
+        frame = frame.reset_index(drop=True)
+        anchor, parent_anchor = self._anchor(name, df), self._anchor(parent, tables[parent])
+        for c in dates:
+            when = frame[c]
+            if c in rules:
+                start, end = self._interval(rules[c], up)
+                span = _hours(end, start)
+                share = _hours(when, start) / np.where(span > 0, span, np.nan)
+                frame[c] = np.clip(
+                    np.where(span > 0, share, np.where(when.notna(), 0.0, np.nan)), 0, 1
+                )
+            elif c == anchor:
+                if parent_anchor is not None:
+                    frame[c] = _hours(when, up[parent_anchor])
+            else:
+                frame[c] = _hours(when, df[anchor].reset_index(drop=True))
+        return frame
+
+    @staticmethod
+    def _interval(rule: DateRule, up: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        start, end = up[rule.start], up[rule.end]
+        if rule.by_day:
+            start, end = start.dt.normalize(), end.dt.normalize()
+        return start, end
+
+    # -- sampling -----------------------------------------------------------------------------
+    def sample(self, seed: int = 0, roots: int | None = None) -> dict[str, pd.DataFrame]:
+        """Synthetic tables (dictionaries copied as they are); ``roots`` top-level records
+        (default: as many as the real tables hold)."""
+        if self.schema is None:
+            raise RuntimeError("records: fit before sampling")
+        schema, rng = self.schema, np.random.default_rng(seed)
+        frames: dict[str, pd.DataFrame] = {}
+        up_rows: dict[str, np.ndarray] = {}
+        out: dict[str, pd.DataFrame] = {}
+        for k, name in enumerate(schema.order()):
+            parent = schema.primary_parent(name)
+            if parent is None:
+                n = roots if roots is not None else len(self.real[name])
+                frame = self.models[name].sample(n, seed=seed + 1009 * k)
+            else:
+                counts = frames[parent][COUNT + name].fillna(0).round().clip(lower=0)
+                rows = np.repeat(np.arange(len(frames[parent])), counts.astype(int).to_numpy())
+                context = frames[parent].iloc[rows].add_prefix(PARENT).reset_index(drop=True)
+                drawn = self.models[name].sample_given(context, seed=seed + 1009 * k)
+                frame = drawn[[c for c in drawn.columns if not c.startswith(PARENT)]]
+                up_rows[name] = rows
+            frames[name] = frame.reset_index(drop=True)
+            out[name] = self._decode(name, frames[name], out, up_rows, rng)
+        for name, table in schema.tables.items():
+            if table.dictionary:
+                out[name] = self.real[name].copy()
+        return out
+
+    def _decode(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        out: dict[str, pd.DataFrame],
+        up_rows: dict[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> pd.DataFrame:
+        schema, real = self.schema, self.real[name]
+        table = schema.tables[name]
+        n = len(frame)
+        df = frame[[c for c in frame.columns if not c.startswith(COUNT)]].copy()
+        for key in [table.primary_key, *table.ids]:
+            if key is not None:
+                df[key] = _fresh(real[key], n)
+        parent = schema.primary_parent(name)
+        if parent is not None:
+            up = out[parent].iloc[up_rows[name]].reset_index(drop=True)
+            dates, rules = self._dates(name, real)
+            anchor = self._anchor(name, real)
+            parent_anchor = self._anchor(parent, self.real[parent])
+            for c in [c for c in dates if c in rules]:
+                start, end = self._interval(rules[c], up)
+                share = df[c].astype(float).clip(0, 1).to_numpy()
+                when = _add_hours(start, _hours(end, start) * share)
+                df[c] = when.dt.floor("D") if rules[c].by_day else when
+            if anchor not in rules and anchor is not None and parent_anchor is not None:
+                df[anchor] = _add_hours(up[parent_anchor], df[anchor].astype(float).to_numpy())
+            for c in dates:
+                if c not in rules and c != anchor:
+                    df[c] = _add_hours(df[anchor], df[c].astype(float).to_numpy())
+            for c in dates:  # dates without a time stay so
+                if (real[c].dropna() == real[c].dropna().dt.normalize()).all():
+                    df[c] = df[c].dt.floor("D")
+        for fk in schema.links(name):
+            df[fk.column] = self._foreign(name, fk, n, out, up_rows, rng)
+        return df[[c for c in real.columns]]
+
+    def _key_rows(self, name: str, rows: np.ndarray, ancestor: str, up_rows: dict) -> np.ndarray:
+        """The rows of ``ancestor`` that rows of ``name`` descend from."""
+        while name != ancestor:
+            rows, name = up_rows[name][rows], self.schema.primary_parent(name)
+        return rows
+
+    def _foreign(
+        self,
+        name: str,
+        fk: ForeignKey,
+        n: int,
+        out: dict[str, pd.DataFrame],
+        up_rows: dict[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> pd.Series:
+        schema = self.schema
+        pk = schema.tables[fk.parent].primary_key
+        keys = out[fk.parent][pk]
+        chain = schema.ancestors(name)
+        rows = np.arange(n)
+        if fk.parent in chain:  # the parent, or an ancestor through the parent
+            picked = self._key_rows(name, rows, fk.parent, up_rows)
+            return keys.iloc[picked].reset_index(drop=True)
+        # a second parent: one under the same common ancestor, missing as often as in real rows
+        common = next((a for a in chain if a in [fk.parent, *schema.ancestors(fk.parent)]), None)
+        value = pd.Series([None] * n, dtype=object)
+        if common is None:
+            groups = {None: np.arange(len(keys))}
+            mine = np.full(n, None)
+        else:
+            theirs = self._key_rows(fk.parent, np.arange(len(keys)), common, up_rows)
+            groups = pd.Series(np.arange(len(keys))).groupby(theirs).apply(np.asarray).to_dict()
+            mine = self._key_rows(name, rows, common, up_rows)
+        missing = rng.random(n) < self.null_share.get((name, fk.column), 0.0)
+        for i in range(n):
+            options = groups.get(mine[i])
+            if not missing[i] and options is not None and len(options):
+                value.iloc[i] = keys.iloc[int(rng.choice(options))]
+        return value.astype(keys.dtype) if not value.isna().any() else value
+
+
+def _with_parent_columns(spec: Any, parent: Any) -> Any:
+    """``spec`` with its ``parent.`` columns as the parent's generator declares them."""
+    known = {c.name: c for c in parent.columns}
+    columns = []
+    for c in spec.columns:
+        own = known.get(c.name[len(PARENT) :]) if c.name.startswith(PARENT) else None
+        if own is None:
+            columns.append(c)
+            continue
+        update: dict[str, Any] = {"name": c.name}
+        if getattr(own, "offset_from", None):
+            update["offset_from"] = PARENT + own.offset_from
+        columns.append(own.model_copy(update=update))
+    return spec.model_copy(update={"columns": columns})
+
+
+def _hours(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    """Hours from ``earlier`` to ``later`` (NaN where either is missing), in seconds' precision."""
+    a = pd.Series(later).to_numpy(dtype="datetime64[s]")
+    b = pd.Series(earlier).to_numpy(dtype="datetime64[s]")
+    out = (a - b).astype("int64").astype(float) / 3600.0
+    out[np.isnat(a) | np.isnat(b)] = np.nan
+    return out
+
+
+def _add_hours(when: pd.Series, hours: np.ndarray) -> pd.Series:
+    """``when`` plus ``hours`` (NaT where either is missing), in seconds' precision."""
+    base = pd.Series(when).to_numpy(dtype="datetime64[s]")
+    hours = np.asarray(hours, dtype=float)
+    ok = ~np.isnat(base) & ~np.isnan(hours)
+    out = np.full(len(base), np.datetime64("NaT"), dtype="datetime64[s]")
+    out[ok] = base[ok] + np.round(hours[ok] * 3600).astype("int64").astype("timedelta64[s]")
+    return pd.Series(out)
+
+
+def _fresh(real: pd.Series, n: int) -> pd.Series:
+    """New keys in a range no real key uses: numbers from the next power of ten above the
+    largest real one, text as ``S<number>``."""
+    if pd.api.types.is_numeric_dtype(real) and len(real.dropna()):
+        top = int(np.nanmax(np.abs(real.to_numpy(dtype=float))))
+        start = 10 ** len(str(top))
+        return pd.Series(np.arange(start, start + n, dtype=np.int64))
+    return pd.Series([f"S{i + 1}" for i in range(n)], dtype=object)

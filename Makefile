@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-timeseries test test-fast lint clean
+.PHONY: install demo demo-timeseries demo-records test test-fast lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) synthcare-data .pytest_cache
+
+demo-records: $(STAMP)  ## whole records: the MIMIC-III demo's six tables end to end, results in ./synthcare-data
+	$(BIN)/synthcare demo-records

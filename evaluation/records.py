@@ -165,3 +165,92 @@ def score_records(
         "record_copies": record_copies(real, synth, schema),
         "rows": {n: len(synth[n]) for n in schema.synthesised()},
     }
+
+
+def record_frame(
+    tables: dict[str, pd.DataFrame], schema: RecordSchema, table: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per row of ``table`` for a record-level prediction: its own columns, its
+    ancestors' columns (``PARENT.column``), dates as hours after the row's first date (an age at
+    admission, a length of stay), and how many rows each child table holds under it; with the
+    root record each row belongs to (for splits that keep a patient on one side)."""
+    own = tables[table].reset_index(drop=True)
+    frame = _without_keys(own, schema, table)
+    rows = np.arange(len(own))
+    name = table
+    while (parent := schema.primary_parent(name)) is not None:
+        link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+        up = tables[parent].reset_index(drop=True)
+        position = pd.Series(np.arange(len(up)), index=up[schema.tables[parent].primary_key])
+        here = tables[name].reset_index(drop=True)[link].to_numpy()[rows]
+        rows = position.reindex(here).to_numpy()
+        ok = ~np.isnan(rows.astype(float))
+        rows = np.where(ok, rows, 0).astype(int)
+        theirs = _without_keys(up, schema, parent).iloc[rows].reset_index(drop=True)
+        theirs[~ok] = None
+        frame = pd.concat([frame, theirs.add_prefix(f"{parent}.")], axis=1)
+        name = parent
+    root_key = schema.tables[name].primary_key
+    roots = tables[name].reset_index(drop=True)[root_key].to_numpy()[rows]
+    dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+    if dates:
+        first = frame[dates[0]].astype("datetime64[s]")
+        for c in dates:
+            gap = (frame[c].astype("datetime64[s]") - first).dt.total_seconds() / 3600.0
+            frame[c] = gap if c != dates[0] else 0.0
+        frame = frame.drop(columns=[dates[0]])
+    pk = schema.tables[table].primary_key
+    for child in schema.children(table):
+        link = next(fk.column for fk in schema.links(child) if fk.parent == table)
+        counts = own[pk].map(tables[child][link].value_counts()).fillna(0)
+        frame[f"n.{child}"] = counts.to_numpy(dtype=float)
+    return frame, roots
+
+
+def _without_keys(df: pd.DataFrame, schema: RecordSchema, name: str) -> pd.DataFrame:
+    table = schema.tables[name]
+    keys = {table.primary_key, *table.ids, *(fk.column for fk in schema.links(name))}
+    return df[[c for c in df.columns if c not in keys]].reset_index(drop=True)
+
+
+def record_utility(
+    train: dict[str, pd.DataFrame],
+    test: dict[str, pd.DataFrame],
+    synth: dict[str, pd.DataFrame],
+    schema: RecordSchema,
+    *,
+    table: str,
+    target: str,
+    leaks: list[str] | tuple[str, ...] = (),
+    seed: int = 0,
+) -> dict[str, float]:
+    """TRTR and TSTR of ``target`` on ``table``'s record frames (``record_frame``): models
+    trained on the real training records or on the synthetic ones, scored on ``test``, whose
+    patients neither saw. ``leaks``: columns that give the outcome away (a death time)."""
+    from evaluation.utility import tstr
+
+    frames = [record_frame(t, schema, table)[0] for t in (train, test, synth)]
+    columns = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
+    frames = [f[columns] for f in frames]
+    kinds = {
+        c: "numeric"
+        if pd.api.types.is_numeric_dtype(frames[0][c])
+        and not pd.api.types.is_bool_dtype(frames[0][c])
+        else "categorical"
+        for c in columns
+    }
+    kinds[target] = "categorical"
+    predictors = [
+        c for c in columns if c != target and c not in leaks and frames[0][c].notna().any()
+    ]
+    result = tstr(
+        frames[0],
+        frames[1],
+        frames[2],
+        target=target,
+        target_kind="categorical",
+        predictors=predictors,
+        kinds=kinds,
+        seed=seed,
+    )
+    return {k: result[k] for k in ("trtr_auc", "tstr_auc") if k in result}

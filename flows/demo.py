@@ -128,3 +128,22 @@ def pbc2_demo_config(data: str | Path, output: str, **settings: Any) -> RunConfi
         output=output,
         **settings,
     )
+
+
+# The MIMIC-III demo (ODbL; flows/data/mimic-iii-demo/README.md) as whole records.
+MIMIC_DEMO = Path(__file__).resolve().parent / "data" / "mimic-iii-demo"
+# In-hospital death from the admission, its patient and its child counts; these give it away.
+MIMIC_LEAKS = [
+    "deathtime",
+    "discharge_location",
+    "PATIENTS.dod",
+    "PATIENTS.dod_hosp",
+    "PATIENTS.dod_ssn",
+    "PATIENTS.expire_flag",
+]
+
+
+def mimic_utility() -> Any:
+    from flows.records import RecordUtility
+
+    return RecordUtility(table="ADMISSIONS", target="hospital_expire_flag", leaks=MIMIC_LEAKS)

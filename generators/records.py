@@ -148,6 +148,14 @@ class RecordSchema(BaseModel):
     def children(self, name: str) -> list[str]:
         return [n for n in self.order() if self.primary_parent(n) == name]
 
+    def descendants(self, name: str) -> list[str]:
+        return [d for c in self.children(name) for d in (c, *self.descendants(c))]
+
+    def record_root(self) -> str:
+        """The table whose rows are the records (patients): the root with most tables under it."""
+        roots = [n for n in self.order() if self.primary_parent(n) is None]
+        return max(roots, key=lambda n: len(self.descendants(n)))
+
 
 def infer_schema(tables: dict[str, pd.DataFrame]) -> RecordSchema:
     """Keys from the data: a column unique in its table and named like an id (or shared by name
@@ -257,6 +265,7 @@ class RecordsModel:
         self.schema: RecordSchema | None = None
         self.real: dict[str, pd.DataFrame] = {}
         self.null_share: dict[tuple[str, str], float] = {}
+        self.bases: dict[str, dict[str, str]] = {}  # per table: date -> the date it follows
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, tables: dict[str, pd.DataFrame], schema: RecordSchema, seed: int = 0) -> None:
@@ -265,6 +274,7 @@ class RecordsModel:
         tables = self._without_orphans(tables)
         self.real = tables
         order = schema.order()
+        self.bases = {n: _choose_bases(tables[n], self._dates(n, tables[n])[0]) for n in order}
         frames = {name: self._own(name, tables[name], tables) for name in order}
         for name in order:  # each parent learns how many children it has, with its attributes
             parent = schema.primary_parent(name)
@@ -330,17 +340,21 @@ class RecordsModel:
         return next(iter(self._dates(name, df)[0]), None)
 
     def _own(self, name: str, df: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        """The columns a table's generator learns: no keys; a child's dates as offsets."""
+        """The columns a table's generator learns: no keys; dates after a row's first as hours
+        after an earlier one (``_choose_bases``), a child's first date as hours after its parent's (or its share of the
+        parent's interval, under a rule)."""
         table = self.schema.tables[name]
         keys = {table.primary_key, *table.ids, *(fk.column for fk in self.schema.links(name))}
         frame = df[[c for c in df.columns if c not in keys]].copy()
         parent = self.schema.primary_parent(name)
-        if parent is None:
-            return frame.reset_index(drop=True)
         dates, rules = self._dates(name, df)
-        up = tables[parent].iloc[self._parent_rows(name, parent, tables)].reset_index(drop=True)
         frame = frame.reset_index(drop=True)
-        anchor, parent_anchor = self._anchor(name, df), self._anchor(parent, tables[parent])
+        anchor = self._anchor(name, df)
+        up, parent_anchor = None, None  # a root's first date stays a date
+        if parent is not None:
+            rows = self._parent_rows(name, parent, tables)
+            up = tables[parent].iloc[rows].reset_index(drop=True)
+            parent_anchor = self._anchor(parent, tables[parent])
         for c in dates:
             when = frame[c]
             if c in rules:
@@ -354,7 +368,8 @@ class RecordsModel:
                 if parent_anchor is not None:
                     frame[c] = _hours(when, up[parent_anchor])
             else:
-                frame[c] = _hours(when, df[anchor].reset_index(drop=True))
+                base = _base(df.reset_index(drop=True), self.bases[name][c], anchor)
+                frame[c] = _hours(when, base)
         return frame
 
     @staticmethod
@@ -366,8 +381,8 @@ class RecordsModel:
 
     # -- sampling -----------------------------------------------------------------------------
     def sample(self, seed: int = 0, roots: int | None = None) -> dict[str, pd.DataFrame]:
-        """Synthetic tables (dictionaries copied as they are); ``roots`` top-level records
-        (default: as many as the real tables hold)."""
+        """Synthetic tables (dictionaries copied as they are); ``roots`` records (patients:
+        rows of the record root; default as many as it learnt from; other roots as many)."""
         if self.schema is None:
             raise RuntimeError("records: fit before sampling")
         schema, rng = self.schema, np.random.default_rng(seed)
@@ -377,7 +392,9 @@ class RecordsModel:
         for k, name in enumerate(schema.order()):
             parent = schema.primary_parent(name)
             if parent is None:
-                n = roots if roots is not None else len(self.real[name])
+                n = len(self.real[name])
+                if roots is not None and name == schema.record_root():
+                    n = roots
                 frame = self.models[name].sample(n, seed=seed + 1009 * k)
             else:
                 counts = frames[parent][COUNT + name].fillna(0).round().clip(lower=0)
@@ -409,11 +426,13 @@ class RecordsModel:
             if key is not None:
                 df[key] = _fresh(real[key], n)
         parent = schema.primary_parent(name)
-        if parent is not None:
-            up = out[parent].iloc[up_rows[name]].reset_index(drop=True)
-            dates, rules = self._dates(name, real)
-            anchor = self._anchor(name, real)
-            parent_anchor = self._anchor(parent, self.real[parent])
+        dates, rules = self._dates(name, real)
+        anchor = self._anchor(name, real)
+        if dates:
+            up, parent_anchor = None, None
+            if parent is not None:
+                up = out[parent].iloc[up_rows[name]].reset_index(drop=True)
+                parent_anchor = self._anchor(parent, self.real[parent])
             for c in [c for c in dates if c in rules]:
                 start, end = self._interval(rules[c], up)
                 share = df[c].astype(float).clip(0, 1).to_numpy()
@@ -421,9 +440,10 @@ class RecordsModel:
                 df[c] = when.dt.floor("D") if rules[c].by_day else when
             if anchor not in rules and anchor is not None and parent_anchor is not None:
                 df[anchor] = _add_hours(up[parent_anchor], df[anchor].astype(float).to_numpy())
-            for c in dates:
+            for c in dates:  # in order: each after its base date (or the row's first)
                 if c not in rules and c != anchor:
-                    df[c] = _add_hours(df[anchor], df[c].astype(float).to_numpy())
+                    base = _base(df, self.bases[name][c], anchor)
+                    df[c] = _add_hours(base, df[c].astype(float).to_numpy())
             for c in dates:  # dates without a time stay so
                 if (real[c].dropna() == real[c].dropna().dt.normalize()).all():
                     df[c] = df[c].dt.floor("D")
@@ -472,6 +492,27 @@ class RecordsModel:
         return value.astype(keys.dtype) if not value.isna().any() else value
 
 
+def records_of(
+    tables: dict[str, pd.DataFrame], schema: RecordSchema, roots: set[Any]
+) -> dict[str, pd.DataFrame]:
+    """The whole records of the root rows whose key is in ``roots`` (every row under them, by
+    each table's parent); dictionaries whole. For splits that keep a patient on one side."""
+    out: dict[str, pd.DataFrame] = {}
+    for name in schema.order():
+        parent = schema.primary_parent(name)
+        df = tables[name]
+        if parent is None:
+            keep = df[schema.tables[name].primary_key].isin(roots)
+        else:
+            link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+            keep = df[link].isin(out[parent][schema.tables[parent].primary_key])
+        out[name] = df[keep].reset_index(drop=True)
+    for name, table in schema.tables.items():
+        if table.dictionary:
+            out[name] = tables[name]
+    return out
+
+
 def _with_parent_columns(spec: Any, parent: Any) -> Any:
     """``spec`` with its ``parent.`` columns as the parent's generator declares them."""
     known = {c.name: c for c in parent.columns}
@@ -486,6 +527,32 @@ def _with_parent_columns(spec: Any, parent: Any) -> Any:
             update["offset_from"] = PARENT + own.offset_from
         columns.append(own.model_copy(update=update))
     return spec.model_copy(update={"columns": columns})
+
+
+def _base(df: pd.DataFrame, base: str, anchor: str) -> pd.Series:
+    """Per row, ``base`` where the row has it, else the row's first date (``anchor``)."""
+    first = pd.Series(df[anchor].to_numpy(dtype="datetime64[s]"))
+    value = pd.Series(df[base].to_numpy(dtype="datetime64[s]"))
+    return value.where(value.notna(), first)
+
+
+def _choose_bases(df: pd.DataFrame, dates: list[str]) -> dict[str, str]:
+    """For each date after the row's first: the earlier date it is learnt after, the one its
+    gap to varies least in the real rows (interquartile range of the hours; a death date after
+    the discharge is often 0), among those present with it in most rows; else the first."""
+    bases = {}
+    for i, c in enumerate(dates[1:], start=1):
+        best, spread = dates[0], np.inf
+        for b in dates[:i]:
+            gap = _hours(df[c], df[b])
+            gap = gap[~np.isnan(gap)]
+            if len(gap) < 0.5 * df[c].notna().sum() or not len(gap):
+                continue
+            iqr = float(np.subtract(*np.percentile(gap, [75, 25])))
+            if iqr < spread:
+                best, spread = b, iqr
+        bases[c] = best
+    return bases
 
 
 def _hours(later: pd.Series, earlier: pd.Series) -> np.ndarray:

@@ -27,7 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluation.records import record_utility, score_records  # noqa: E402
+from evaluation.records import record_privacy, record_utility, score_records  # noqa: E402
 from flows.demo import MIMIC_LEAKS as LEAKS  # noqa: E402
 from generators.records import RecordSchema, RecordsModel, parse_dates, records_of  # noqa: E402
 
@@ -58,6 +58,7 @@ def main() -> None:
         synth = model.sample(seed=args.seed + fold)
         seconds = time.perf_counter() - start
         scores = score_records(train, synth, schema)
+        scores.update(record_privacy(train, test, synth, schema, seed=args.seed))
         utility = record_utility(
             train,
             test,
@@ -84,7 +85,10 @@ def main() -> None:
         f"integrity {df.referential_integrity_min.min():.3f}, "
         f"containment {df.date_containment_min.min():.3f}, "
         f"worst child-count KS {df.child_count_ks_max.max():.3f}, "
-        f"copies {int(df.record_copies.sum())}, fit+sample {df.seconds.mean():.0f} s a fold"
+        f"copies {int(df.record_copies.sum())}, "
+        f"patient DCR share {df.patient_dcr_share.mean():.3f} (worst {df.patient_dcr_share.max():.3f}), "
+        f"patient MIA AUC {df.patient_membership_auc.mean():.3f} "
+        f"(worst {df.patient_membership_auc.max():.3f}), fit+sample {df.seconds.mean():.0f} s a fold"
     )
 
 

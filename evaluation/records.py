@@ -254,3 +254,68 @@ def record_utility(
         seed=seed,
     )
     return {k: result[k] for k in ("trtr_auc", "tstr_auc") if k in result}
+
+
+def patient_summaries(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> pd.DataFrame:
+    """One row per record (patient): its own columns, and per table under it how many rows it
+    has and the mean of each number: the unit the privacy attacks compare."""
+    root = schema.record_root()
+    frame, _ = record_frame(tables, schema, root)
+    pk = schema.tables[root].primary_key
+    keys = tables[root][pk].reset_index(drop=True)
+    for name in schema.descendants(root):
+        rows = tables[name].reset_index(drop=True)
+        owner = _root_keys(tables, schema, name, root)
+        frame[f"n.{name}"] = keys.map(pd.Series(owner).value_counts()).fillna(0).to_numpy()
+        numbers = [
+            c
+            for c in _without_keys(rows, schema, name).columns
+            if pd.api.types.is_numeric_dtype(rows[c]) and not pd.api.types.is_bool_dtype(rows[c])
+        ]
+        if numbers:
+            means = rows[numbers].groupby(owner).mean()
+            for c in numbers:
+                frame[f"{name}.{c}"] = keys.map(means[c]).to_numpy()
+    return frame
+
+
+def _root_keys(
+    tables: dict[str, pd.DataFrame], schema: RecordSchema, name: str, root: str
+) -> np.ndarray:
+    """The record root's key of each row of ``name``."""
+    values = tables[name].reset_index(drop=True)
+    while (parent := schema.primary_parent(name)) is not None:
+        link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+        pk = schema.tables[parent].primary_key
+        here = values[link].to_numpy()
+        values = tables[parent].set_index(pk).reindex(here).reset_index()
+        name = parent
+    return values[schema.tables[root].primary_key].to_numpy()
+
+
+def record_privacy(
+    train: dict[str, pd.DataFrame],
+    holdout: dict[str, pd.DataFrame],
+    synth: dict[str, pd.DataFrame],
+    schema: RecordSchema,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The table attacks on patient summaries (``patient_summaries``): DCR share (0.5 = no
+    memorisation) and the distance membership attack's AUC, training patients as members and
+    held-out patients as non-members."""
+    from evaluation.privacy import dcr, membership_inference
+
+    frames = [patient_summaries(t, schema) for t in (train, holdout, synth)]
+    columns = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
+    columns = [c for c in columns if frames[0][c].notna().any()]
+    frames = [f[columns] for f in frames]
+    kinds = {
+        c: "numeric"
+        if pd.api.types.is_numeric_dtype(frames[0][c])
+        and not pd.api.types.is_bool_dtype(frames[0][c])
+        else "categorical"
+        for c in columns
+    }
+    share = dcr(*frames, kinds, seed=seed)["share"]
+    mia = membership_inference(*frames, kinds, seed=seed)
+    return {"patient_dcr_share": share, "patient_membership_auc": mia["distance_auc"]}

@@ -22,7 +22,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.records import record_utility, score_records
+from evaluation.records import record_privacy, record_utility, score_records
 from generators.records import RecordSchema, RecordsModel, infer_schema, parse_dates, records_of
 from tasks import storage
 from tasks.common import FLOW_OPTIONS, TASK_OPTIONS, new_run_id
@@ -112,6 +112,7 @@ def generate_records(config: RecordsConfig) -> str:
     model.fit(train, schema, seed=config.seed)
     synth = model.sample(seed=config.seed, roots=config.roots)
     scores: dict[str, Any] = score_records(train, synth, schema)
+    scores.update(record_privacy(train, holdout, synth, schema, seed=config.seed))
     if config.utility is not None:
         scores["utility"] = record_utility(
             train,

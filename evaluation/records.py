@@ -213,6 +213,21 @@ def _without_keys(df: pd.DataFrame, schema: RecordSchema, name: str) -> pd.DataF
     return df[[c for c in df.columns if c not in keys]].reset_index(drop=True)
 
 
+def _aligned(frames: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], dict[str, str]]:
+    """The columns every frame has and the first has values in, and each column's kind."""
+    first = frames[0]
+    columns = [
+        c for c in first.columns if all(c in f.columns for f in frames) and first[c].notna().any()
+    ]
+    kinds = {
+        c: "numeric"
+        if pd.api.types.is_numeric_dtype(first[c]) and not pd.api.types.is_bool_dtype(first[c])
+        else "categorical"
+        for c in columns
+    }
+    return [f[columns] for f in frames], kinds
+
+
 def record_utility(
     train: dict[str, pd.DataFrame],
     test: dict[str, pd.DataFrame],
@@ -229,16 +244,8 @@ def record_utility(
     patients neither saw. ``leaks``: columns that give the outcome away (a death time)."""
     from evaluation.utility import tstr
 
-    frames = [record_frame(t, schema, table)[0] for t in (train, test, synth)]
-    columns = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
-    frames = [f[columns] for f in frames]
-    kinds = {
-        c: "numeric"
-        if pd.api.types.is_numeric_dtype(frames[0][c])
-        and not pd.api.types.is_bool_dtype(frames[0][c])
-        else "categorical"
-        for c in columns
-    }
+    frames, kinds = _aligned([record_frame(t, schema, table)[0] for t in (train, test, synth)])
+    columns = list(kinds)
     kinds[target] = "categorical"
     predictors = [
         c for c in columns if c != target and c not in leaks and frames[0][c].notna().any()
@@ -305,17 +312,7 @@ def record_privacy(
     held-out patients as non-members."""
     from evaluation.privacy import dcr, membership_inference
 
-    frames = [patient_summaries(t, schema) for t in (train, holdout, synth)]
-    columns = [c for c in frames[0].columns if all(c in f.columns for f in frames)]
-    columns = [c for c in columns if frames[0][c].notna().any()]
-    frames = [f[columns] for f in frames]
-    kinds = {
-        c: "numeric"
-        if pd.api.types.is_numeric_dtype(frames[0][c])
-        and not pd.api.types.is_bool_dtype(frames[0][c])
-        else "categorical"
-        for c in columns
-    }
+    frames, kinds = _aligned([patient_summaries(t, schema) for t in (train, holdout, synth)])
     share = dcr(*frames, kinds, seed=seed)["share"]
     mia = membership_inference(*frames, kinds, seed=seed)
     return {"patient_dcr_share": share, "patient_membership_auc": mia["distance_auc"]}

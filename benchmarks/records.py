@@ -86,7 +86,8 @@ def main() -> None:
         f"containment {df.date_containment_min.min():.3f}, "
         f"worst child-count KS {df.child_count_ks_max.max():.3f}, "
         f"copies {int(df.record_copies.sum())}, "
-        f"patient DCR share {df.patient_dcr_share.mean():.3f} (worst {df.patient_dcr_share.max():.3f}), "
+        f"patient DCR share {df.patient_dcr_share.mean():.3f} (worst {df.patient_dcr_share.max():.3f}; "
+        f"real unseen patients up to {df.patient_dcr_share_real_p95.mean():.3f}), "
         f"patient MIA AUC {df.patient_membership_auc.mean():.3f} "
         f"(worst {df.patient_membership_auc.max():.3f}), fit+sample {df.seconds.mean():.0f} s a fold"
     )

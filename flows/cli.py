@@ -510,7 +510,10 @@ def cmd_records(data: str, schema: str | None, out: str, seed: int, **more: Any)
     print(f"  date containment, worst rule            {m['date_containment_min']:.4f}")
     print(f"  child-count KS, worst parent-child pair {m['child_count_ks_max']:.4f}")
     print(f"  copied patient records                  {m['record_copies']}")
-    print(f"  DCR share, patient summaries            {m['patient_dcr_share']:.4f}")
+    print(
+        f"  DCR share, patient summaries            {m['patient_dcr_share']:.4f}"
+        f"  (real unseen patients: up to {m['patient_dcr_share_real_p95']:.4f})"
+    )
     print(f"  membership attack AUC, patients         {m['patient_membership_auc']:.4f}")
     if "utility" in m:
         u = m["utility"]

@@ -74,7 +74,7 @@ def date_containment(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> d
 def child_counts(tables: dict[str, pd.DataFrame], schema: RecordSchema, name: str) -> np.ndarray:
     """How many rows of ``name`` each row of its parent has (zero included)."""
     parent = schema.primary_parent(name)
-    link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+    link = schema.link(name, parent)
     keys = tables[parent][schema.tables[parent].primary_key]
     return keys.map(tables[name][link].value_counts()).fillna(0).to_numpy(dtype=float)
 
@@ -109,21 +109,23 @@ def record_signatures(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> 
     roots = [n for n in order if schema.primary_parent(n) is None]
     digests: dict[str, pd.Series] = {}
     for name in reversed(order):  # children first: a row's digest includes its children's
-        table = schema.tables[name]
         df = tables[name].reset_index(drop=True)
-        keys = {table.primary_key, *table.ids, *(fk.column for fk in schema.links(name))}
-        own = [_canonical(df[c]) for c in df.columns if c not in keys]
+        own = [_canonical(values) for _, values in _without_keys(df, schema, name).items()]
         text = pd.Series([""] * len(df), index=df.index, dtype=object)
         for part in own:
             text = text + "\x1f" + part
         for child in schema.children(name):
-            link = next(fk.column for fk in schema.links(child) if fk.parent == name)
+            link = schema.link(child, name)
             kids = (
                 digests[child]
                 .groupby(tables[child][link].to_numpy())
                 .agg(lambda s: "|".join(sorted(s)))
             )
-            text = text + f"\x1e{child}:" + df[table.primary_key].map(kids).fillna("").astype(str)
+            text = (
+                text
+                + f"\x1e{child}:"
+                + df[schema.tables[name].primary_key].map(kids).fillna("").astype(str)
+            )
         digests[name] = text.map(lambda t: hashlib.sha256(t.encode()).hexdigest())
     return pd.concat([digests[r] for r in roots], ignore_index=True)
 
@@ -180,7 +182,7 @@ def record_frame(
     rows = np.arange(len(own))
     name = table
     while (parent := schema.primary_parent(name)) is not None:
-        link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+        link = schema.link(name, parent)
         up = tables[parent].reset_index(drop=True)
         position = pd.Series(np.arange(len(up)), index=up[schema.tables[parent].primary_key])
         here = tables[name].reset_index(drop=True)[link].to_numpy()[rows]
@@ -202,15 +204,14 @@ def record_frame(
         frame = frame.drop(columns=[dates[0]])
     pk = schema.tables[table].primary_key
     for child in schema.children(table):
-        link = next(fk.column for fk in schema.links(child) if fk.parent == table)
+        link = schema.link(child, table)
         counts = own[pk].map(tables[child][link].value_counts()).fillna(0)
         frame[f"n.{child}"] = counts.to_numpy(dtype=float)
     return frame, roots
 
 
 def _without_keys(df: pd.DataFrame, schema: RecordSchema, name: str) -> pd.DataFrame:
-    table = schema.tables[name]
-    keys = {table.primary_key, *table.ids, *(fk.column for fk in schema.links(name))}
+    keys = schema.key_columns(name)
     return df[[c for c in df.columns if c not in keys]].reset_index(drop=True)
 
 
@@ -293,7 +294,7 @@ def _root_keys(
     """The record root's key of each row of ``name``."""
     values = tables[name].reset_index(drop=True)
     while (parent := schema.primary_parent(name)) is not None:
-        link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
+        link = schema.link(name, parent)
         pk = schema.tables[parent].primary_key
         here = values[link].to_numpy()
         values = tables[parent].set_index(pk).reindex(here).reset_index()

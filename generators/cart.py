@@ -205,6 +205,14 @@ class Cart(Generator):
             return k - 1
         return None
 
+    def _hide_missing(self, x: np.ndarray, steps: int) -> None:
+        """A number's predictor is NaN where its flag says missing (code 1), for the first
+        ``steps`` steps of ``x``, in place: the trees route missing values themselves."""
+        for k in range(steps):
+            flag = self._flag_of(k)
+            if flag is not None:
+                x[x[:, flag] == 1, k] = np.nan
+
     def _fit(self, table: EncodedTable, *, seed: int, on_epoch: EpochCallback | None) -> FitReport:
         self.steps = self._visit_sequence()
         spans = {s.start: s for s in self.transformer.spans}
@@ -214,10 +222,7 @@ class Cart(Generator):
         for k, step in enumerate(self.steps):
             span = spans[step.start]
             x[:, k] = table.scalar_of(span) if step.kind == "value" else table.code_of(span)
-        for k in range(len(self.steps)):
-            flag = self._flag_of(k)
-            if flag is not None:
-                x[x[:, flag] == 1, k] = np.nan  # flag code 1 = "missing"
+        self._hide_missing(x, len(self.steps))
         workers = self.config.threads or os.cpu_count() or 1
         with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
             # a category with many levels on few rows is no regression problem in disguise here
@@ -330,10 +335,7 @@ class Cart(Generator):
             x[:, k] = code
             known = ~np.isnan(code)
             out[np.flatnonzero(known), step.start + code[known].astype(np.int64)] = 1.0
-        for k in range(first):
-            flag = self._flag_of(k)
-            if flag is not None:
-                x[x[:, flag] == 1, k] = np.nan
+        self._hide_missing(x, first)
         drawn = self.transformer.inverse(self._draw(x, out, first, np.random.default_rng(seed)))
         for col in given.columns:  # the given values exactly, not their decoded encoding
             if col in drawn.columns:
@@ -346,9 +348,8 @@ class Cart(Generator):
         """Steps ``first`` onwards drawn into ``x`` (predictors) and ``out`` (encoded rows)."""
         n = len(x)
         rows = np.arange(n)
-        for k, (step, tree) in enumerate(zip(self.steps, self.trees, strict=True)):
-            if k < first:
-                continue
+        for k in range(first, len(self.steps)):
+            step, tree = self.steps[k], self.trees[k]
             leaves = tree.apply(x[:, :k])
             if step.kind == "value":
                 flag = self._flag_of(k)

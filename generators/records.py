@@ -113,6 +113,16 @@ class RecordSchema(BaseModel):
         """Foreign keys of ``name`` to tables that are synthesised (not dictionaries)."""
         return [fk for fk in self.tables[name].foreign_keys if fk.parent in self.synthesised()]
 
+    def link(self, name: str, parent: str) -> str:
+        """The column of ``name`` that refers to ``parent``."""
+        return next(fk.column for fk in self.links(name) if fk.parent == parent)
+
+    def key_columns(self, name: str) -> set[str]:
+        """The key columns of ``name`` (its primary key, other ids, links to synthesised
+        tables): renumbered or followed, never learnt or compared as values."""
+        table = self.tables[name]
+        return {table.primary_key, *table.ids, *(fk.column for fk in self.links(name))}
+
     def order(self) -> list[str]:
         """Synthesised tables, every one after all the tables it refers to."""
         done: list[str] = []
@@ -280,8 +290,7 @@ class RecordsModel:
             parent = schema.primary_parent(name)
             if parent is None:
                 continue
-            link = self._link(name, parent)
-            counts = tables[name][link].value_counts()
+            counts = tables[name][schema.link(name, parent)].value_counts()
             pk = tables[parent][schema.tables[parent].primary_key]
             frames[parent][COUNT + name] = pk.map(counts).fillna(0).astype(int).to_numpy()
         for k, name in enumerate(order):
@@ -308,7 +317,7 @@ class RecordsModel:
         """Rows whose parent or dictionary code is missing (as the schema allows) are not learnt
         from: a synthetic row always has its parent, a code always its dictionary entry."""
         out = dict(tables)
-        for name in [*self.schema.order()]:
+        for name in self.schema.order():
             df = out[name]
             keep = np.ones(len(df), dtype=bool)
             for fk in self.schema.tables[name].foreign_keys:
@@ -317,18 +326,15 @@ class RecordsModel:
                 keep &= ~present | df[fk.column].isin(out[fk.parent][pk])
             primary = self.schema.primary_parent(name)
             if primary is not None:
-                keep &= df[self._link(name, primary)].notna()
+                keep &= df[self.schema.link(name, primary)].notna()
             out[name] = df[keep].reset_index(drop=True)
         return out
-
-    def _link(self, name: str, parent: str) -> str:
-        return next(fk.column for fk in self.schema.links(name) if fk.parent == parent)
 
     def _parent_rows(self, name: str, parent: str, tables: dict[str, pd.DataFrame]) -> np.ndarray:
         """The row of ``parent`` each row of ``name`` belongs to."""
         pk = tables[parent][self.schema.tables[parent].primary_key]
         position = pd.Series(np.arange(len(pk)), index=pk.to_numpy())
-        return position.loc[tables[name][self._link(name, parent)].to_numpy()].to_numpy()
+        return position.loc[tables[name][self.schema.link(name, parent)].to_numpy()].to_numpy()
 
     def _dates(self, name: str, df: pd.DataFrame) -> tuple[list[str], dict[str, DateRule]]:
         dates = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
@@ -341,14 +347,13 @@ class RecordsModel:
 
     def _own(self, name: str, df: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         """The columns a table's generator learns: no keys; dates after a row's first as hours
-        after an earlier one (``_choose_bases``), a child's first date as hours after its parent's (or its share of the
-        parent's interval, under a rule)."""
-        table = self.schema.tables[name]
-        keys = {table.primary_key, *table.ids, *(fk.column for fk in self.schema.links(name))}
+        after an earlier one (``_choose_bases``); a child's first date as hours after its
+        parent's (or its share of the parent's interval, under a rule)."""
+        keys = self.schema.key_columns(name)
+        df = df.reset_index(drop=True)
         frame = df[[c for c in df.columns if c not in keys]].copy()
         parent = self.schema.primary_parent(name)
         dates, rules = self._dates(name, df)
-        frame = frame.reset_index(drop=True)
         anchor = self._anchor(name, df)
         up, parent_anchor = None, None  # a root's first date stays a date
         if parent is not None:
@@ -368,7 +373,7 @@ class RecordsModel:
                 if parent_anchor is not None:
                     frame[c] = _hours(when, up[parent_anchor])
             else:
-                base = _base(df.reset_index(drop=True), self.bases[name][c], anchor)
+                base = _base(df, self.bases[name][c], anchor)
                 frame[c] = _hours(when, base)
         return frame
 
@@ -504,8 +509,9 @@ def records_of(
         if parent is None:
             keep = df[schema.tables[name].primary_key].isin(roots)
         else:
-            link = next(fk.column for fk in schema.links(name) if fk.parent == parent)
-            keep = df[link].isin(out[parent][schema.tables[parent].primary_key])
+            keep = df[schema.link(name, parent)].isin(
+                out[parent][schema.tables[parent].primary_key]
+            )
         out[name] = df[keep].reset_index(drop=True)
     for name, table in schema.tables.items():
         if table.dictionary:

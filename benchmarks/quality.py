@@ -108,6 +108,7 @@ def run_one(name: str, label: str, seed: int, epochs: int | None, pool: int) -> 
         "copies_replaced": replaced,
         "fit_seconds": round(fit_seconds, 2),
         **{k: summary.get(k) for k, _ in COLUMNS if k in summary},
+        "dcr_share_noise": summary.get("dcr_share_noise"),  # the gate's chance allowance
         "trtr_auc": summary.get("trtr_auc"),
         "tstr_auc": summary.get("tstr_auc"),
     }

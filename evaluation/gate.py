@@ -2,9 +2,17 @@
 
 Privacy limits always apply; fidelity and utility floors apply when set. A pure function of the
 run's summary metrics, so the same verdict comes from the flow and from ``synthcare evaluate``.
+
+The DCR share's limit is ``max_dcr_share`` or, when the summary states it (``dcr_share_noise``),
+the level an honest generator reaches by chance at the run's holdout size, one half plus two
+standard errors, whichever is larger. On 2,000 holdout rows the chance level is about 0.52 and
+the limit stays 0.55; on 57 rows it is about 0.59, and a share of 0.58 there says nothing about
+memorisation. A copying generator scores near 1 at any size.
 """
 
 from __future__ import annotations
+
+import math
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +72,15 @@ def tstr_ratio(summary: Mapping[str, Any]) -> float | None:
     return None
 
 
+def dcr_share_limit(summary: Mapping[str, Any], limit: float) -> float:
+    """``limit``, or one half plus ``dcr_share_noise`` (two standard errors of the share when
+    training and holdout rows are exchangeable) when that is more; rounded up to 4 decimals."""
+    noise = summary.get("dcr_share_noise")
+    if noise is None:
+        return limit
+    return max(float(limit), math.ceil((0.5 + float(noise)) * 1e4) / 1e4)
+
+
 def has_target(summary: Mapping[str, Any]) -> bool:
     return any(str(k).startswith("trtr_") for k in summary)
 
@@ -78,6 +95,8 @@ def decide(summary: Mapping[str, Any], thresholds: Mapping[str, float | None]) -
         limit = thresholds.get(name)
         if limit is None or (metric == "tstr_ratio" and not has_target(values)):
             continue
+        if metric == "dcr_share":
+            limit = dcr_share_limit(values, limit)
         value = values.get(metric)
         ok = value is not None and (value <= limit if op == "<=" else value >= limit)
         decision.checks.append(

@@ -238,6 +238,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _dcr_chance(summary: dict[str, Any]) -> str:
+    """The DCR share's chance level at this holdout size, in words (empty when not measured)."""
+    noise = summary.get("dcr_share_noise")
+    if noise is None:
+        return ""
+    return (
+        f"At these sizes an honest generator reaches up to {0.5 + noise:.3f} by chance (one half "
+        "plus two standard errors); the gate holds the larger of that and its limit. "
+    )
+
+
 def _more_privacy(metrics: dict[str, Any], summary: dict[str, Any]) -> str:
     """NNDR, the density attack, attribute inference and k-anonymity, in words and tables."""
     out = ""
@@ -380,6 +391,7 @@ def evaluation_html(
             f"<p>DCR share {summary.get('dcr_share', float('nan')):.3f}: the share of synthetic rows whose closest "
             "real patient is in the training set rather than in the equally large holdout. A generator that "
             "learnt the population, not the patients, gives about 0.5; memorisation pushes it towards 1. "
+            f"{_dcr_chance(summary)}"
             f"Membership-attack AUC {summary.get('membership_auc', float('nan')):.3f}: how well an attacker holding the "
             "synthetic data tells training patients from others by their distance to it (0.5 = no better than a "
             f"coin). {summary.get('exact_copies', 0)} synthetic rows copy a training row exactly. If the two "

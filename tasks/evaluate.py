@@ -138,6 +138,7 @@ def _score(
         )
         summary.update(
             dcr_share=distance["share"],
+            dcr_share_noise=distance["share_noise"],
             nndr_median=distance["nndr_median"],
             # the gate holds the stronger of the two attacks
             membership_auc=max(membership["distance_auc"], density["density_auc"]),

@@ -5,17 +5,20 @@ import pytest
 from tasks.config import ConfigError, RunConfig
 from tasks.select import (
     FAMILIES,
+    MIN_VALIDATION_ROWS,
     REFERENCE_WIDTH,
     Candidate,
     CandidateScore,
     candidates,
     chance_auc_noise,
     choose,
+    dcr_limit,
     estimated_seconds,
     estimated_width,
     plan,
     privacy_reasons,
     quality,
+    validation_fraction,
 )
 
 GATE = {"max_dcr_share": 0.55, "max_membership_auc": 0.60}
@@ -215,3 +218,33 @@ def test_cli_budget_and_utility_floor_map_onto_the_run_config() -> None:
     assert off["time_budget"] is None and off["gate"]["min_tstr_ratio"] is None
     set_ = fields("--time-budget", "60", "--gate-min-utility", "0.9")
     assert set_["time_budget"] == 60.0 and set_["gate"]["min_tstr_ratio"] == 0.9
+
+
+def test_the_dcr_limit_allows_for_chance_at_the_validation_size_and_still_catches_copying() -> None:
+    # birthwt, seed 0: 27 validation rows; the copula's 0.62 was noise (the chance level 0.66)
+    small = {"membership_auc": 0.55, "dcr_share": 0.62, "dcr_share_noise": 0.158, "exact_copies": 0}
+    assert privacy_reasons(small, GATE) == []
+    assert dcr_limit(small, GATE) == pytest.approx(0.658)
+    copying = {**small, "dcr_share": 0.93}
+    assert privacy_reasons(copying, GATE) == ["DCR share 0.930 > 0.658"]
+    # thousands of rows: chance is 0.51, the gate's 0.55 holds
+    large = {**small, "dcr_share": 0.56, "dcr_share_noise": 0.012}
+    assert dcr_limit(large, GATE) == 0.55
+    assert privacy_reasons(large, GATE) == ["DCR share 0.560 > 0.55"]
+    assert dcr_limit({"dcr_share": 0.5}, GATE) == 0.55  # older summaries: the plain limit
+
+
+@pytest.mark.parametrize(("train_rows", "validation_rows"), [(96, 20), (132, 27), (5039, 1008)])
+def test_the_validation_split_holds_enough_rows_to_score_privacy(
+    train_rows, validation_rows
+) -> None:
+    import pandas as pd
+
+    from generators.schema import infer_spec
+    from tasks.split import split_frame
+
+    frame = pd.DataFrame({"x": range(train_rows), "y": [k % 3 == 0 for k in range(train_rows)]})
+    spec = infer_spec(frame, target="y")
+    fit, validation, _ = split_frame(frame, spec, validation_fraction(train_rows), seed=0)
+    assert len(validation) == validation_rows >= MIN_VALIDATION_ROWS
+    assert len(fit) + len(validation) == train_rows

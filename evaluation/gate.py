@@ -13,7 +13,6 @@ memorisation. A copying generator scores near 1 at any size.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any

@@ -123,11 +123,12 @@ def dcr(
 ) -> dict[str, float]:
     x_tr, x_ho, x_sy = _encoded_references(train, holdout, synth, kinds, seed, max_rows)
     train_index = _neighbours(x_tr, 2)
-    d_tr2 = train_index.kneighbors(x_sy)[0]
+    d_tr2, i_tr2 = train_index.kneighbors(x_sy)
     d_tr = d_tr2[:, 0]
-    d_ho = _neighbours(x_ho).kneighbors(x_sy)[0][:, 0]
+    d_ho, i_ho = (a[:, 0] for a in _neighbours(x_ho).kneighbors(x_sy))
     closer = (d_tr < d_ho).mean() + 0.5 * (d_tr == d_ho).mean()
-    nearest = _neighbours(np.concatenate([x_tr, x_ho])).kneighbors(x_sy)[1][:, 0]
+    # each synthetic row's nearest reference among the pooled rows (training rows first)
+    nearest = np.where(d_tr <= d_ho, i_tr2[:, 0], len(x_tr) + i_ho)
     # the baseline NNDR: holdout patients against the training rows
     ho2 = train_index.kneighbors(x_ho[:NNDR_BASELINE_ROWS])[0]
     return {

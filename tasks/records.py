@@ -119,7 +119,7 @@ def _validate(tables: dict[str, pd.DataFrame], schema: RecordSchema, name: str) 
 def check_records(tables: dict[str, pd.DataFrame], schema: RecordSchema) -> list[str]:
     """Every way the tables break the schema, one line each (table, column, rule, count)."""
     problems = []
-    for name, table in schema.tables.items():
+    for name in schema.tables:
         if name not in tables:
             problems.append(f"{name}: table missing")
             continue
@@ -182,9 +182,9 @@ def _describe(
         kind = "expect_column_pair_values_a_to_be_greater_than_b"
         before = counts.get((kind, rule.column), 0)
         after = counts.get((kind, _END + rule.column), 0)
-        frame_dates = tables[name][rule.column].notna() & tables[name][
-            schema.link(name, rule.parent)
-        ].notna()
+        frame_dates = (
+            tables[name][rule.column].notna() & tables[name][schema.link(name, rule.parent)].notna()
+        )
         dated = int(frame_dates.sum())
         if before + after > rule.max_violations * dated:
             out.append(

@@ -72,10 +72,15 @@ def test_the_dcr_limit_is_the_chance_level_on_a_small_holdout() -> None:
     decision = decide(small, PRIVACY)
     assert decision.passed
     assert decision.checks[1] == {
-        "metric": "dcr_share", "value": 0.58, "rule": "<= 0.5912", "passed": True
+        "metric": "dcr_share",
+        "value": 0.58,
+        "rule": "<= 0.5912",
+        "passed": True,
     }
     copying = decide({**small, "dcr_share": 0.9}, PRIVACY)
-    assert not copying.passed and copying.reasons[0].startswith("dcr_share = 0.9, must be <= 0.5912")
+    assert not copying.passed and copying.reasons[0].startswith(
+        "dcr_share = 0.9, must be <= 0.5912"
+    )
     # a large holdout: chance is 0.51, the configured 0.55 holds
     large = decide({**HONEST, "dcr_share": 0.56, "dcr_share_noise": 0.01}, PRIVACY)
     assert not large.passed and large.checks[1]["rule"] == "<= 0.55"

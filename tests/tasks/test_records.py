@@ -69,16 +69,21 @@ def test_the_checks_are_a_great_expectations_suite_per_table() -> None:
     tables = parse_dates(tables)
     gx.get_context(mode="ephemeral")
     kinds = [e.expectation_type for e in record_suite(tables, schema, "labs").expectations]
-    assert kinds.count("expect_column_values_to_be_in_set") == len(schema.tables["labs"].foreign_keys)
+    assert kinds.count("expect_column_values_to_be_in_set") == len(
+        schema.tables["labs"].foreign_keys
+    )
     assert kinds.count("expect_column_pair_values_a_to_be_greater_than_b") == 2
-    assert {"expect_column_values_to_be_unique", "expect_column_values_to_not_be_null"} <= set(kinds)
+    assert {"expect_column_values_to_be_unique", "expect_column_values_to_not_be_null"} <= set(
+        kinds
+    )
     frame = checked_frame(tables, schema, "labs")
     inside = frame["__start__taken"].notna()
     assert (frame.loc[inside, "taken"] >= frame.loc[inside, "__start__taken"]).all()
 
 
-def test_before_the_start_and_after_the_end_are_counted_apart_and_orphans_within_the_allowance(
-) -> None:
+def test_before_the_start_and_after_the_end_are_counted_apart_and_orphans_within_the_allowance() -> (
+    None
+):
     tables, schema = clinic_database(200, seed=3)
     broken = {n: df.copy() for n, df in tables.items()}
     dated = broken["labs"].index[broken["labs"]["visit_id"].notna()]
@@ -94,9 +99,13 @@ def test_before_the_start_and_after_the_end_are_counted_apart_and_orphans_within
     loose = RecordSchema.model_validate(raw)
     orphaned = {n: df.copy() for n, df in tables.items()}
     orphaned["labs"].loc[:2, "visit_id"] = -7
-    assert not any(p.startswith("labs.visit_id") for p in check_records(parse_dates(orphaned), loose))
+    assert not any(
+        p.startswith("labs.visit_id") for p in check_records(parse_dates(orphaned), loose)
+    )
     no_key = {**tables, "visits": tables["visits"].drop(columns="visit_id")}
-    assert "visits.visit_id: primary key column missing" in check_records(parse_dates(no_key), schema)
+    assert "visits.visit_id: primary key column missing" in check_records(
+        parse_dates(no_key), schema
+    )
     undated = {**tables, "labs": tables["labs"].drop(columns="taken")}
     assert "labs.taken: date column of a date rule missing" in check_records(
         parse_dates(undated), schema

@@ -44,7 +44,7 @@ SCORES: dict[str, Score] = {
     "tstr_mae": Score("TSTR MAE", "lower", 0, None),
     "importance_rank_agreement": Score("feature-importance rank agreement", "higher", -1, 1),
     "dcr_share": Score("DCR share (0.5 = no memorisation)", "near 0.5", 0, 1),
-    "dcr_share_noise": Score("DCR share's chance allowance (2 standard errors)", "lower", 0, 1),
+    "dcr_share_noise": Score("DCR share: chance allowance (2 SE)", "lower", 0, 1),
     "nndr_median": Score("NNDR median (0 = sits on one patient)", "higher", 0, 1),
     "membership_auc": Score("membership attack AUC, stronger of two", "near 0.5", 0, 1),
     "membership_distance_auc": Score("membership attack AUC, distance", "near 0.5", 0, 1),

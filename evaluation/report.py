@@ -238,6 +238,45 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _dp_words(dp: dict) -> str:
+    """What a private fit spent and how: DP-SGD's noise and steps, or each noisy marginal."""
+    if "measurements" in dp:  # the dp family: noisy marginals
+        rows = "".join(
+            f"<tr><td>{html.escape(m['what'])}</td><td>{m['mechanism']}</td>"
+            f"<td>{m.get('sigma', float('nan')):.3g}</td><td>{m.get('cells', '')}</td>"
+            f"<td>{m['rho'] / dp['rho']:.1%}</td></tr>"
+            for m in dp["measurements"]
+        )
+        how = (
+            f"The generator learnt from the real rows only through {len(dp['measurements'])} "
+            f"measurements ({html.escape(dp['method'])}), each listed below with its Gaussian "
+            "noise per cell (or the exponential mechanism that chose it) and its share of the "
+            f"budget rho = {dp['rho']:.4g} (zCDP, {html.escape(dp['accountant'])}); "
+            f"preprocessing: {html.escape(dp['preprocessing'])}. "
+        )
+        table = (
+            "<table><tr><th>measurement</th><th>mechanism</th><th>noise sd</th><th>cells</th>"
+            f"<th>share</th></tr>{rows}</table>"
+        )
+    else:  # DP-SGD
+        how = (
+            "The generator learnt from the real rows only through a critic trained with DP-SGD "
+            f"(each patient's gradient clipped to {dp['max_grad_norm']:g}, Gaussian noise of "
+            f"multiplier {dp['noise_multiplier']:.3g}, {dp['steps']} steps at sampling rate "
+            f"{dp['sample_rate']:.3g}, accountant {html.escape(dp['accountant'])}); preprocessing: "
+            f"{html.escape(dp['preprocessing'])}. "
+        )
+        table = ""
+    return (
+        f"<p><b>Differential privacy: (ε = {dp['epsilon']:.3g}, δ = {dp['delta']:.2g})</b>. "
+        f"{how}Whatever else one learns from this synthetic "
+        "data, the chance of any outcome changes by at most a factor e<sup>ε</sup> whether or "
+        "not one patient was in the training data (except with probability δ). The removal "
+        "of exact copies and the scores on this page look at the real rows again and are not "
+        f"covered by that guarantee.</p>{table}"
+    )
+
+
 def _dcr_chance(summary: dict[str, Any]) -> str:
     """The DCR share's chance level at this holdout size, in words (empty when not measured)."""
     noise = summary.get("dcr_share_noise")
@@ -399,19 +438,7 @@ def evaluation_html(
         )
     privacy_words += _more_privacy(metrics, summary)
     if metrics.get("differential_privacy"):
-        dp = metrics["differential_privacy"]
-        privacy_words = (
-            f"<p><b>Differential privacy: (ε = {dp['epsilon']:.3g}, δ = {dp['delta']:.2g})</b>. "
-            "The generator learnt from the real rows only through a critic trained with DP-SGD "
-            f"(each patient's gradient clipped to {dp['max_grad_norm']:g}, Gaussian noise of "
-            f"multiplier {dp['noise_multiplier']:.3g}, {dp['steps']} steps at sampling rate "
-            f"{dp['sample_rate']:.3g}, accountant {html.escape(dp['accountant'])}); preprocessing: "
-            f"{html.escape(dp['preprocessing'])}. Whatever else one learns from this synthetic "
-            "data, the chance of any outcome changes by at most a factor e<sup>ε</sup> whether or "
-            "not one patient was in the training data (except with probability δ). The removal "
-            "of exact copies and the scores on this page look at the real rows again and are not "
-            "covered by that guarantee.</p>"
-        ) + privacy_words
+        privacy_words = _dp_words(metrics["differential_privacy"]) + privacy_words
     utility_plot = ""
     if metrics.get("utility"):
         utility_plot = _utility_section(metrics["utility"], "on the real holdout")

@@ -37,8 +37,8 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--generator",
         help="generator name, or auto: train the table families within --time-budget and keep "
-        "the best on a validation split (default: auto for a table, ctgan when --set or "
-        "--dp-epsilon is given; dgan for patient histories)",
+        "the best on a validation split (default: auto for a table, dp when --dp-epsilon is "
+        "given, ctgan when --set is; dgan for patient histories)",
     )
     p.add_argument(
         "--time-budget",
@@ -98,8 +98,9 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dp-epsilon",
         type=float,
-        help="train with differential privacy (DP-SGD) at this epsilon; needs --spec with "
-        "declared bounds and values",
+        help="train with differential privacy at this epsilon: the dp generator (noisy "
+        "marginals), or ctgan's DP-SGD with --generator ctgan; needs --spec with declared bounds "
+        "and values",
     )
     p.add_argument("--dp-delta", type=float, help="DP delta (default 1/(10 n), below 1/n)")
     p.add_argument(

@@ -19,6 +19,7 @@ _REGISTRY: dict[str, type[Generator]] = {}
 _BUILTIN: dict[str, str] = {
     "cart": "generators.cart",
     "ctgan": "generators.ctgan",
+    "dp": "generators.marginals",
     "forestflow": "generators.forestflow",
     "gaussian_copula": "generators.copula",
     "tabddpm": "generators.tabddpm",

@@ -412,6 +412,21 @@ def _fit_offset(df: pd.DataFrame, col: ColumnSpec, seed: int) -> ContinuousTrans
     return t
 
 
+def _offset_from_bounds(col: ColumnSpec, reference: ColumnSpec) -> ContinuousTransform:
+    """Days after the reference date, over the widest range the declared bounds allow:
+    0 to the column's latest date less the reference's earliest."""
+    days = (col.bound("max") - reference.bound("min")) / pd.Timedelta(days=1)
+    as_number = ColumnSpec(
+        name=col.name, type="numeric", nullable=col.nullable, min=0.0, max=max(float(days), 0.0)
+    )
+    t = ContinuousTransform.from_bounds(as_number)
+    t.offset_from = col.offset_from
+    t.resolution_days = ContinuousTransform.from_bounds(col).resolution_days
+    t.date_lower = col.bound("min").value / NS_PER_DAY
+    t.date_upper = col.bound("max").value / NS_PER_DAY
+    return t
+
+
 def _after(reference: pd.Series, offsets: pd.Series, t: ContinuousTransform) -> pd.Series:
     """Reference date + offset days, at the column's resolution and within its bounds."""
     days = _days(reference) + offsets.to_numpy(dtype=float)
@@ -487,21 +502,18 @@ class TableTransformer:
             if (c.is_discrete and not c.values)
             or (not c.is_discrete and (c.min is None or c.max is None))
         ]
-        offsets = [c.name for c in spec.modelled if c.offset_from is not None]
-        if offsets:
-            raise SpecError(
-                f"spec {spec.name!r}: differential privacy does not support offset_from yet "
-                f"({', '.join(offsets)}); remove it to train privately"
-            )
         if undeclared:
             raise SpecError(
                 f"spec {spec.name!r}: differential privacy needs every column's range declared "
                 f"in the spec, not learnt from the data; missing: {', '.join(undeclared)}"
             )
+        by_name = {c.name: c for c in spec.columns}
         return cls(
             [
                 DiscreteTransform.from_values(c)
                 if c.is_discrete
+                else _offset_from_bounds(c, by_name[c.offset_from])
+                if c.offset_from is not None
                 else ContinuousTransform.from_bounds(c)
                 for c in spec.modelled
             ]

@@ -128,8 +128,8 @@ class RunConfig(BaseModel):
         None,
         description="Generator name (see `synthcare generators`), or auto: train the table "
         "families within the time budget and keep the best on a validation split. Default: auto "
-        "for a table (ctgan when generator_config or dp_epsilon is given), dgan for patient "
-        "histories",
+        "for a table (dp when dp_epsilon is given, ctgan when generator_config is), dgan for "
+        "patient histories",
     )
     time_budget: float | None = Field(
         DEFAULT_TIME_BUDGET,
@@ -167,8 +167,9 @@ class RunConfig(BaseModel):
     dp_epsilon: float | None = Field(
         None,
         gt=0,
-        description="Train with differential privacy at this epsilon (needs a spec with declared "
-        "bounds and values; turns guided sampling off)",
+        description="Train with differential privacy at this epsilon: the dp generator (noisy "
+        "marginals) unless ctgan (DP-SGD) is named. Needs a spec with declared bounds and "
+        "values; turns guided sampling off",
     )
     dp_delta: float | None = Field(
         None, gt=0, lt=1, description="DP delta; default 1/(10 n), always below 1/n"
@@ -289,8 +290,10 @@ class RunConfig(BaseModel):
             return self.generator
         if kind == "sequence":
             return "dgan"
-        # settings or differential privacy name ctgan's; otherwise the families compete
-        return "ctgan" if self.generator_config or self.dp_epsilon is not None else "auto"
+        # differential privacy names dp, settings name ctgan's; otherwise the families compete
+        if self.dp_epsilon is not None:
+            return "dp"
+        return "ctgan" if self.generator_config else "auto"
 
     def generator_settings(self, kind: str = "table") -> dict[str, Any]:
         """The chosen generator's settings, checked; for ``auto`` each candidate has its own
@@ -309,7 +312,7 @@ class RunConfig(BaseModel):
             if self.dp_epsilon is not None:
                 raise ConfigError(
                     "generator auto cannot train with differential privacy: choosing among "
-                    "candidates reads the data again, outside the privacy budget; use ctgan"
+                    "candidates reads the data again, outside the privacy budget; use dp or ctgan"
                 )
             return {} if self.epochs is None else {"epochs": self.epochs}
         settings = dict(self.generator_config)
@@ -323,7 +326,7 @@ class RunConfig(BaseModel):
             if "dp_epsilon" not in config_class.model_fields:
                 raise ConfigError(
                     f"generator {self.generator!r} cannot train with differential privacy; "
-                    "use ctgan"
+                    "use dp (noisy marginals) or ctgan (DP-SGD)"
                 )
             settings.update(dp_epsilon=self.dp_epsilon, dp_delta=self.dp_delta)
         try:

@@ -12,6 +12,7 @@ import torch
 
 from flows.generate import RunRejected, generate
 from generators import registry
+from generators.accounting import replay
 from generators.base import FitReport, Generator
 from tasks import storage
 from tasks.config import GateConfig, RunConfig
@@ -290,7 +291,7 @@ def test_private_run_needs_a_spec_and_records_the_spent_budget(
     from flows.cli import main
     from generators.schema import infer_spec
 
-    args = ["generate", str(patients_csv), "--target", "died", "--dp-epsilon", "3", "--epochs", "1"]
+    args = ["generate", str(patients_csv), "--target", "died", "--dp-epsilon", "3"]
     args += ["--rows", "200", "--out", str(tmp_path / "out"), "--no-progress"]
     assert main(args) == 2  # no spec: bounds would come from the data
     assert "differential privacy needs a spec" in capsys.readouterr().err
@@ -300,13 +301,21 @@ def test_private_run_needs_a_spec_and_records_the_spent_budget(
     spec_path.write_text(infer_spec(patients, target="died").to_yaml())
     code = main([*args, "--spec", str(spec_path)])
     run = Path(capsys.readouterr().out.strip().splitlines()[-1])
-    assert code in (0, 3)  # one epoch under DP may or may not pass the gate; both are recorded
+    assert code in (0, 3)  # 240 rows under DP may or may not pass the gate; both are recorded
     manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["results"]["train"]["generator"] == "dp"  # --dp-epsilon's default family
     dp = manifest["results"]["train"]["privacy"]
-    assert 2.5 < dp["epsilon"] <= 3.0 and dp["delta"] < 1 / 240  # 240 training rows
+    assert 2.99 < dp["epsilon"] <= 3.0 and dp["delta"] < 1 / 240  # 240 training rows
     assert manifest["metrics"]["dp_epsilon"] == dp["epsilon"]
+    # every measurement is listed with its noise, and they add up to the budget
+    assert [m["what"] for m in dp["measurements"]][:2] == [
+        "marginal (died, age)",
+        "marginal (died, sex)",
+    ]
+    assert replay(dp["measurements"], dp["delta"]) == pytest.approx(dp["epsilon"])
     assert manifest["results"]["sample"]["guidance_pool"] == 1  # guided sampling reads real rows
-    assert "Differential privacy" in (run / "evaluation" / "report.html").read_text()
+    report = (run / "evaluation" / "report.html").read_text()
+    assert "Differential privacy" in report and "marginal (died, age)" in report
 
 
 @pytest.mark.parametrize(

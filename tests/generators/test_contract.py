@@ -25,6 +25,7 @@ SETTINGS = {
         "embedding_dim": 32,
         "threads": 1,
     },
+    "dp": {"dp_epsilon": 50.0},  # differential privacy: the contract, not the noise
     "forestflow": {"levels": 5, "trees": 10, "duplicates": 5},
     "gaussian_copula": {},
     "tabddpm": {
@@ -55,6 +56,12 @@ def data():  # noqa: ANN201
     # two constant columns and one never recorded (all null)
     raw = make_patients(500, seed=4).assign(site="A", dose=1.5, lactate=float("nan"))
     spec = infer_spec(raw, name="p", target="died")
+    # lactate's range declared (as differential privacy needs every range to be)
+    columns = [
+        c.model_copy(update={"min": 0.0, "max": 20.0}) if c.name == "lactate" else c
+        for c in spec.columns
+    ]
+    spec = spec.model_copy(update={"columns": columns})
     return coerce(raw, spec)[0], spec
 
 
@@ -83,7 +90,10 @@ def test_sample_keeps_columns_dtypes_bounds_and_makes_fresh_ids(data, fitted) ->
     assert set(out["sex"]) <= {"F", "M"} and set(out["stage"]) <= {1, 2, 3, 4}
     assert set(out["ward"].dropna()) <= set(df["ward"].dropna())
     assert (out["site"] == "A").all() and (out["dose"] == 1.5).all()  # constants stay constant
-    assert out["lactate"].isna().all()  # a column never recorded is never invented
+    if model.name == "dp":  # under DP the missing share is itself measured, with noise
+        assert out["lactate"].isna().mean() > 0.97
+    else:
+        assert out["lactate"].isna().all()  # a column never recorded is never invented
     assert out["admitted"].between(df["admitted"].min(), df["admitted"].max()).all()
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from generators import registry
-from generators.schema import DatasetSpec, SpecError, infer_spec
+from generators.schema import DatasetSpec, infer_spec
 from generators.transforms import TableTransformer
 from tasks.validation import coerce
 from tests.generators.test_contract import SETTINGS
@@ -65,11 +65,17 @@ def test_every_generator_keeps_the_order_and_the_length_of_stay(stays, name) -> 
     assert 0 < out["discharged"].isna().mean() < 0.5
 
 
-def test_offset_must_name_an_earlier_date_and_is_not_private_yet(stays) -> None:
+def test_offset_must_name_an_earlier_date(stays) -> None:
     spec = infer_spec(stays)
     bad = spec.model_dump()
     bad["columns"][1]["offset_from"] = "discharged"  # admitted after a later column
     with pytest.raises(ValueError, match="must name an earlier datetime column"):
         DatasetSpec.model_validate(bad)
-    with pytest.raises(SpecError, match="does not support offset_from"):
-        TableTransformer.from_spec(spec)
+
+
+def test_a_private_offset_spans_what_the_declared_dates_allow(stays) -> None:
+    spec = infer_spec(stays)
+    t = TableTransformer.from_spec(spec).transforms[2]
+    first, last = spec.column("admitted").bound("min"), spec.column("discharged").bound("max")
+    assert t.offset_from == "admitted" and t.lower == 0.0
+    assert t.upper == (last - first).days and t.resolution_days == 1.0

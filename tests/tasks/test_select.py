@@ -103,11 +103,12 @@ def test_candidates_cover_every_family_and_seed_cheapest_first() -> None:
     assert settings["ctgan"] == {"epochs": 5} and settings["cart"] == settings["forestflow"] == {}
 
 
-def test_auto_is_the_default_for_tables_unless_settings_name_ctgan() -> None:
+def test_auto_is_the_default_for_tables_unless_settings_or_privacy_name_another() -> None:
     assert RunConfig(data="x.csv").generator_name("table") == "auto"
     assert RunConfig(data="x.csv").auto
     assert RunConfig(data="x.csv", generator_config={"pac": 1}).generator_name() == "ctgan"
-    assert RunConfig(data="x.csv", dp_epsilon=1.0).generator_name() == "ctgan"
+    assert RunConfig(data="x.csv", dp_epsilon=1.0).generator_name() == "dp"
+    assert RunConfig(data="x.csv", generator="ctgan", dp_epsilon=1.0).generator_name() == "ctgan"
     assert RunConfig(data="x.csv").generator_name("sequence") == "dgan"
     assert not RunConfig(data="x.csv", generator="tvae").auto
 

@@ -101,6 +101,44 @@ def run_one(name: str, family: str, epsilon: float, seed: int, ctgan_epochs: int
     }
 
 
+def scale(rows: int = 20_000, columns: int = 30, epsilon: float = 1.0) -> dict:
+    """Fit + sample seconds of `dp` on a generated table of ``rows`` x ``columns`` (a third each
+    numbers, integers and categories, declared ranges, 5 % missing numbers, a binary target)."""
+    import numpy as np
+    import pandas as pd
+
+    from generators import registry
+    from generators.schema import ColumnSpec, DatasetSpec
+
+    rng = np.random.default_rng(0)
+    data, specs = {}, []
+    for j in range(columns - 1):
+        name = f"x{j}"
+        if j % 3 == 0:
+            x = rng.normal(50, 10, rows).clip(0, 100)
+            x[rng.random(rows) < 0.05] = np.nan
+            specs.append(ColumnSpec(name=name, type="numeric", min=0.0, max=100.0))
+        elif j % 3 == 1:
+            x = rng.integers(0, 1000, rows)
+            specs.append(ColumnSpec(name=name, type="integer", nullable=False, min=0, max=999))
+        else:
+            x = rng.choice([f"c{k}" for k in range(8)], rows)
+            values = [f"c{k}" for k in range(8)]
+            specs.append(ColumnSpec(name=name, type="categorical", nullable=False, values=values))
+        data[name] = x
+    data["y"] = (rng.random(rows) < 0.2).astype(int)
+    specs.append(ColumnSpec(name="y", type="boolean", nullable=False, values=[0, 1]))
+    frame = pd.DataFrame(data)
+    spec = DatasetSpec(name="scale", columns=specs, target="y")
+    start = time.perf_counter()
+    model = registry.create("dp", {"dp_epsilon": epsilon})
+    model.fit(frame, spec, seed=0)
+    fitted = time.perf_counter()
+    model.sample(rows, seed=0)
+    done = time.perf_counter()
+    return {"rows": rows, "columns": columns, "fit_s": fitted - start, "sample_s": done - fitted}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epsilons", nargs="+", type=float, default=EPSILONS)
@@ -110,7 +148,11 @@ def main() -> None:
     ap.add_argument("--ctgan-epochs", type=int, default=50)
     ap.add_argument("--out", default="/tmp/synthcare-dp.jsonl")
     ap.add_argument("--markdown", action="store_true", help="print the tables from --out")
+    ap.add_argument("--scale", action="store_true", help="time dp on 20,000 x 30 and stop")
     args = ap.parse_args()
+    if args.scale:
+        print(json.dumps(scale()))
+        return
     out = Path(args.out)
     labels = [f"{f} ε={e:g}" for f in args.families for e in args.epsilons]
     if args.markdown:

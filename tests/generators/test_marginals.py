@@ -194,3 +194,18 @@ def test_membership_audit_stays_within_what_epsilon_allows() -> None:
     assert advantage <= _allowed(1.0) + slack  # 0.46 + 0.19
     # the same attack is not toothless: without meaningful privacy it finds the canary
     assert _audit(200.0, 30) > 0.95
+
+
+def test_constraints_hold_under_dp(patients) -> None:
+    from generators.schema import Constraint
+
+    train, _, spec = patients
+    rule = Constraint(forbidden={"sex": "M", "ward": "onco"})
+    spec = spec.model_copy(update={"constraints": [rule]})
+    assert ((train["sex"] == "M") & (train["ward"] == "onco")).any()  # the data break it...
+    train = train[~((train["sex"] == "M") & (train["ward"] == "onco"))]  # ...a run refuses them
+    model = PrivateMarginals({"dp_epsilon": 1.0})
+    model.fit(train, spec, seed=0)
+    out = model.sample(2000, seed=5)
+    assert not ((out["sex"] == "M") & (out["ward"] == "onco")).any()
+    assert (out["sex"] == "M").mean() == pytest.approx((train["sex"] == "M").mean(), abs=0.05)

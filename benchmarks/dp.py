@@ -49,7 +49,9 @@ def spec_of(name: str, frame, target: str, non_predictors: list[str]):  # noqa: 
     return spec.model_copy(update={"columns": columns})
 
 
-def run_one(name: str, family: str, epsilon: float, seed: int, ctgan_epochs: int) -> dict:
+def run_one(
+    name: str, family: str, epsilon: float, seed: int, ctgan_epochs: int, extra: dict | None = None
+) -> dict:
     import warnings
 
     from evaluation.gate import tstr_ratio
@@ -63,7 +65,7 @@ def run_one(name: str, family: str, epsilon: float, seed: int, ctgan_epochs: int
     spec = spec_of(name, table.frame, table.target, table.non_predictors)
     df = coerce(table.frame, spec)[0]
     train, holdout, _ = split_frame(df, spec, 0.3, seed)
-    settings = {"dp_epsilon": epsilon}
+    settings = {"dp_epsilon": epsilon, **(extra or {})}
     if family == "ctgan":
         settings["epochs"] = ctgan_epochs
     start = time.perf_counter()
@@ -76,7 +78,7 @@ def run_one(name: str, family: str, epsilon: float, seed: int, ctgan_epochs: int
     summary = score(train, holdout, synth, spec, seed=seed)["summary"]
     return {
         "table": name,
-        "family": f"{family} ε={epsilon:g}",
+        "family": label_of(family, epsilon, extra),
         "chosen": family,
         "epsilon": report.privacy["epsilon"],
         "seed": seed,
@@ -99,6 +101,11 @@ def run_one(name: str, family: str, epsilon: float, seed: int, ctgan_epochs: int
             )
         },
     }
+
+
+def label_of(family: str, epsilon: float, extra: dict | None) -> str:
+    settings = "".join(f",{k}={v}" for k, v in sorted((extra or {}).items()))
+    return f"{family}{settings} ε={epsilon:g}"
 
 
 def scale(rows: int = 20_000, columns: int = 30, epsilon: float = 1.0) -> dict:
@@ -148,13 +155,15 @@ def main() -> None:
     ap.add_argument("--ctgan-epochs", type=int, default=50)
     ap.add_argument("--out", default="/tmp/synthcare-dp.jsonl")
     ap.add_argument("--markdown", action="store_true", help="print the tables from --out")
+    ap.add_argument("--set", default="{}", help='family settings as JSON, e.g. {"bins": 8}')
     ap.add_argument("--scale", action="store_true", help="time dp on 20,000 x 30 and stop")
     args = ap.parse_args()
     if args.scale:
         print(json.dumps(scale()))
         return
     out = Path(args.out)
-    labels = [f"{f} ε={e:g}" for f in args.families for e in args.epsilons]
+    extra = json.loads(args.set)
+    labels = [label_of(f, e, extra) for f in args.families for e in args.epsilons]
     if args.markdown:
         results = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
         results = [r for r in results if r["table"] in args.tables]
@@ -170,9 +179,9 @@ def main() -> None:
         for seed in args.seeds:
             for family in args.families:
                 for epsilon in args.epsilons:
-                    if (name, f"{family} ε={epsilon:g}", seed) in done:
+                    if (name, label_of(family, epsilon, extra), seed) in done:
                         continue
-                    result = run_one(name, family, epsilon, seed, args.ctgan_epochs)
+                    result = run_one(name, family, epsilon, seed, args.ctgan_epochs, extra)
                     with out.open("a") as f:
                         f.write(json.dumps(result) + "\n")
                     print(

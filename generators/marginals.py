@@ -57,7 +57,7 @@ class PrivateMarginalsConfig(GeneratorConfig):
     dp_delta: float | None = Field(
         None, gt=0, lt=1, description="delta; default 1 / (10 n), always below 1 / n"
     )
-    bins: int = Field(16, ge=2, le=512, description="Bins of a number or date over [min, max]")
+    bins: int = Field(8, ge=2, le=512, description="Bins of a number or date over [min, max]")
     max_cells: int = Field(4096, ge=4, description="Largest marginal a selection may measure")
     base_share: float = Field(
         0.4, gt=0, lt=1, description="Budget share of the base marginals (target pairs)"
@@ -66,7 +66,7 @@ class PrivateMarginalsConfig(GeneratorConfig):
         0.1, gt=0, lt=1, description="Budget share of choosing the other marginals"
     )
     fine: int = Field(
-        8, ge=1, description="Sub-bins per bin whose shares shape values within a bin (1: uniform)"
+        16, ge=1, description="Sub-bins per bin whose shares shape values within a bin (1: uniform)"
     )
     fine_share: float = Field(
         0.1, ge=0, lt=1, description="Budget share of the numbers' fine one-way marginals"

@@ -69,7 +69,7 @@ def test_domains_come_from_the_spec_and_undeclared_ranges_are_refused(patients) 
     model.fit(train, spec, seed=0)
     assert model.transformer.to_dict() == TableTransformer.from_spec(spec).to_dict()
     age = next(a for a in model.attributes if a.column == "age")
-    assert age.edges[0] == 0 and age.edges[-1] == 120 and age.cells == 16  # declared 0..120
+    assert age.edges[0] == 0 and age.edges[-1] == 120 and age.cells == 8  # declared 0..120
     out = model.sample(3000, seed=1)
     assert out["age"].between(0, 120).all() and (out["age"] == out["age"].round()).all()
     assert out["creatinine"].dropna().between(0, 15).all()

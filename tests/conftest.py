@@ -49,6 +49,22 @@ def make_patients(n: int = 300, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def declared_spec(df: pd.DataFrame, target: str | None = "died") -> Any:
+    """``make_patients``' spec with the ranges a clinician would declare, wider than the data's
+    (differential privacy reads ranges from the spec, never from the data)."""
+    from generators.schema import infer_spec
+
+    spec = infer_spec(df, target=target)
+    wide = {"age": (0, 120), "creatinine": (0.0, 15.0), "admitted": ("2019-01-01", "2023-12-31")}
+    columns = [
+        c.model_copy(update={"min": wide[c.name][0], "max": wide[c.name][1]})
+        if c.name in wide
+        else c
+        for c in spec.columns
+    ]
+    return spec.model_copy(update={"columns": columns})
+
+
 def coerced_patients(n: int, seed: int, target: str | None = "died") -> tuple[pd.DataFrame, Any]:
     """``make_patients`` as a run sees it: (rows coerced to their inferred spec, the spec)."""
     from generators.schema import infer_spec

@@ -9,7 +9,7 @@ import pytest
 from generators.ctgan import CTGAN
 from generators.schema import SpecError, infer_spec
 from generators.transforms import TableTransformer
-from tests.conftest import make_patients
+from tests.conftest import declared_spec, make_patients
 
 SMALL = {
     "epochs": 3,
@@ -25,15 +25,7 @@ SMALL = {
 def declared():  # noqa: ANN201
     """A spec whose bounds a clinician would declare, wider than this sample's extremes."""
     df = make_patients(600, seed=0)
-    spec = infer_spec(df, target="died")
-    wide = {"age": (0, 120), "creatinine": (0.0, 15.0), "admitted": ("2019-01-01", "2023-12-31")}
-    columns = [
-        c.model_copy(update={"min": wide[c.name][0], "max": wide[c.name][1]})
-        if c.name in wide
-        else c
-        for c in spec.columns
-    ]
-    return df, spec.model_copy(update={"columns": columns})
+    return df, declared_spec(df)
 
 
 def _fit(df: pd.DataFrame, spec, **settings):  # noqa: ANN001, ANN202

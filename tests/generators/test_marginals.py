@@ -14,26 +14,13 @@ from generators.marginals import PrivateMarginals
 from generators.schema import ColumnSpec, DatasetSpec, SpecError, infer_spec
 from generators.transforms import TableTransformer
 from tasks.validation import coerce
-from tests.conftest import make_patients
-
-
-def _declared(df: pd.DataFrame, target: str | None = "died") -> DatasetSpec:
-    """The patients' spec with ranges a clinician would declare, wider than the data's."""
-    spec = infer_spec(df, target=target)
-    wide = {"age": (0, 120), "creatinine": (0.0, 15.0), "admitted": ("2019-01-01", "2023-12-31")}
-    columns = [
-        c.model_copy(update={"min": wide[c.name][0], "max": wide[c.name][1]})
-        if c.name in wide
-        else c
-        for c in spec.columns
-    ]
-    return spec.model_copy(update={"columns": columns})
+from tests.conftest import declared_spec, make_patients
 
 
 @pytest.fixture(scope="module")
 def patients():  # noqa: ANN201
     df = make_patients(4000, seed=3)
-    spec = _declared(df)
+    spec = declared_spec(df)
     df = coerce(df, spec)[0]
     return df.iloc[:3000].reset_index(drop=True), df.iloc[3000:].reset_index(drop=True), spec
 
@@ -119,7 +106,7 @@ def test_conditioning_on_the_target_is_exact_and_keeps_its_relations(patients) -
 
 def test_without_a_target_it_is_a_tree_over_one_way_marginals(patients) -> None:
     train, _, _ = patients
-    spec = _declared(train, target=None)
+    spec = declared_spec(train, target=None)
     report = PrivateMarginals({"dp_epsilon": 2.0}).fit(train, spec, seed=0)
     whats = [m["what"] for m in report.privacy["measurements"]]
     assert whats[:7] == [f"marginal ({c})" for c in spec.names if c != "patient_id"]

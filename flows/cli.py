@@ -692,7 +692,7 @@ def cmd_generators(_: argparse.Namespace) -> int:
     for name in registry.available():
         if registry.kind_of(name) == "table":
             print(name)
-    print("auto  (trains every family above, keeps the best on a validation split)")
+    print("auto  (trains every family above but dp, keeps the best on a validation split)")
     for name in registry.builtin("sequence"):
         print(f"{name}  (patient histories: static attributes and irregular visits)")
     return 0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from quality import _fmt, markdown  # noqa: E402
+from quality import _fmt, finished, markdown  # noqa: E402
 from suite import TABLES, load  # noqa: E402
 
 EPSILONS = [0.5, 1.0, 3.0, 10.0]
@@ -38,15 +38,7 @@ def spec_of(name: str, frame, target: str, non_predictors: list[str]):  # noqa: 
     from generators.schema import infer_spec
 
     spec = infer_spec(frame, name=name, target=target, non_predictors=non_predictors)
-    if name != "flchain":
-        return spec
-    columns = [
-        c.model_copy(update={"min": DECLARED[c.name][0], "max": DECLARED[c.name][1]})
-        if c.name in DECLARED
-        else c
-        for c in spec.columns
-    ]
-    return spec.model_copy(update={"columns": columns})
+    return spec.with_ranges(DECLARED) if name == "flchain" else spec
 
 
 def run_one(
@@ -169,11 +161,7 @@ def main() -> None:
         results = [r for r in results if r["table"] in args.tables]
         print(markdown(results, labels))
         return
-    done = set()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            r = json.loads(line)
-            done.add((r["table"], r["family"], r["seed"]))
+    done = finished(out)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
     for name in args.tables:
         for seed in args.seeds:

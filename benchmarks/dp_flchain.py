@@ -49,15 +49,9 @@ def declared_spec(data: Path) -> str:
     from generators.schema import infer_spec
 
     roles = demo_config(data, output="unused").roles()  # the demo's target and column roles
-    spec = infer_spec(pd.read_csv(data), name="flchain", **roles)
-    columns = [
-        c.model_copy(update={"min": DECLARED[c.name][0], "max": DECLARED[c.name][1]})
-        if c.name in DECLARED
-        else c
-        for c in spec.columns
-    ]
+    spec = infer_spec(pd.read_csv(data), name="flchain", **roles).with_ranges(DECLARED)
     path = data.with_name("flchain-declared.yaml")
-    path.write_text(spec.model_copy(update={"columns": columns}).to_yaml())
+    path.write_text(spec.to_yaml())
     return str(path)
 
 

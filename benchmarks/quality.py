@@ -159,6 +159,14 @@ def _fmt(value: float, key: str) -> str:
     return f"{value:.3f}"
 
 
+def finished(out: Path) -> set[tuple[str, str, int]]:
+    """(table, family, seed) of the runs already in a results file, so a rerun resumes."""
+    if not out.exists():
+        return set()
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return {(r["table"], r["family"], r["seed"]) for r in rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="one seed, five tables")
@@ -179,11 +187,7 @@ def main() -> None:
         return
     tables = args.tables or (QUICK if args.quick else list(TABLES))
     seeds = args.seeds[:1] if args.quick else args.seeds
-    done = set()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            r = json.loads(line)
-            done.add((r["table"], r["family"], r["seed"]))
+    done = finished(out)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
     for name in tables:
         for seed in seeds:

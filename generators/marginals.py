@@ -23,8 +23,9 @@ follows them, with the prediction target given the place it deserves:
    the target first, then each column given the target and its parent in the forest. Each
    conditional is the clipped noisy counts, shrunk towards the coarser estimate by a pseudo-count
    the size of the noise (where a slice of the table holds few patients, noise would otherwise
-   decide). Numbers are drawn uniformly within their bin; the decoder keeps integers, decimals,
-   dates and bounds.
+   decide). Within its bin a number falls in a sub-bin drawn by the shares of its fine one-way
+   marginal (``fine`` sub-bins a bin, measured with ``fine_share`` of the budget), uniformly
+   inside it; the decoder keeps integers, decimals, dates and bounds.
 
 Accounting is zCDP (``generators.accounting``): every measurement, its noise and its share is in
 the fit report, and the manifest. Conditioning on the target at sampling time is exact and costs
@@ -75,7 +76,9 @@ class PrivateMarginalsConfig(GeneratorConfig):
     @model_validator(mode="after")
     def _check_shares(self) -> PrivateMarginalsConfig:
         if self.base_share + self.selection_share + self.fine_share >= 1:
-            raise ValueError("base_share + selection_share must leave budget for measuring")
+            raise ValueError(
+                "base_share + selection_share + fine_share must leave budget for measuring"
+            )
         return self
 
 
@@ -90,7 +93,6 @@ class Attribute:
     missing: bool = False  # a number's last cell is "missing" (categories carry None themselves)
     mean: float = 0.0  # a number's encoding: offset = (value - mean) / (4 * std)
     std: float = 1.0
-
     fine: int = 1  # sub-bins per bin, measured to shape values within a bin
 
     @property
@@ -140,7 +142,9 @@ def values_of(table: EncodedTable, transformer: TableTransformer, a: Attribute) 
     return a.mean + table.scalar_of(span).astype(float) * 4 * a.std
 
 
-def codes_of(table: EncodedTable, transformer: TableTransformer, attrs: list[Attribute]):  # noqa: ANN201
+def codes_of(
+    table: EncodedTable, transformer: TableTransformer, attrs: list[Attribute]
+) -> np.ndarray:
     """(n, columns) cell of every row in every attribute."""
     spans = {s.start: s for s in transformer.spans}
     out = np.empty((len(table), len(attrs)), dtype=np.int64)
@@ -236,9 +240,9 @@ class PrivateMarginals(Generator):
 
         # the shape of each number within its bins: a fine one-way marginal of the present values
         self.within = {}
+        sigma_fine = gaussian_sigma(ledger.rho * fine_share / len(shaped)) if shaped else 0.0
         for j in shaped:
             a = attrs[j]
-            sigma_fine = gaussian_sigma(ledger.rho * fine_share / len(shaped))
             nb = len(a.edges) - 1
             value = values_of(table, self.transformer, a)[codes[:, j] < nb]
             sub = np.floor((value - a.edges[0]) / (a.step / a.fine)).astype(np.int64)
@@ -299,7 +303,7 @@ class PrivateMarginals(Generator):
                 sigma_of[tuple([*ctx, j])],
             )
             if j not in self.parents:
-                self.tables[j] = coarse if root is not None else coarse.reshape(size[j])
+                self.tables[j] = coarse
                 continue
             p = self.parents[j]
             key = tuple([*ctx, *sorted((j, p))])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -261,6 +262,19 @@ class DatasetSpec(BaseModel):
             if col.name == name:
                 return col
         raise KeyError(f"no column {name!r} in spec; known: {[c.name for c in self.columns]}")
+
+    def with_ranges(self, ranges: Mapping[str, tuple[Any, Any]]) -> DatasetSpec:
+        """This spec with ``ranges`` (column -> (min, max)) declared, e.g. the bounds a clinician
+        would give, which differential privacy needs instead of the data's own extremes."""
+        for name in ranges:
+            self.column(name)  # an unknown column raises, naming the known ones
+        columns = [
+            c.model_copy(update={"min": ranges[c.name][0], "max": ranges[c.name][1]})
+            if c.name in ranges
+            else c
+            for c in self.columns
+        ]
+        return self.model_copy(update={"columns": columns})
 
     @property
     def names(self) -> list[str]:

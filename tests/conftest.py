@@ -54,15 +54,8 @@ def declared_spec(df: pd.DataFrame, target: str | None = "died") -> Any:
     (differential privacy reads ranges from the spec, never from the data)."""
     from generators.schema import infer_spec
 
-    spec = infer_spec(df, target=target)
     wide = {"age": (0, 120), "creatinine": (0.0, 15.0), "admitted": ("2019-01-01", "2023-12-31")}
-    columns = [
-        c.model_copy(update={"min": wide[c.name][0], "max": wide[c.name][1]})
-        if c.name in wide
-        else c
-        for c in spec.columns
-    ]
-    return spec.model_copy(update={"columns": columns})
+    return infer_spec(df, target=target).with_ranges(wide)
 
 
 def coerced_patients(n: int, seed: int, target: str | None = "died") -> tuple[pd.DataFrame, Any]:

@@ -55,13 +55,8 @@ def test_every_builtin_generator_is_under_contract() -> None:
 def data():  # noqa: ANN201
     # two constant columns and one never recorded (all null)
     raw = make_patients(500, seed=4).assign(site="A", dose=1.5, lactate=float("nan"))
-    spec = infer_spec(raw, name="p", target="died")
     # lactate's range declared (as differential privacy needs every range to be)
-    columns = [
-        c.model_copy(update={"min": 0.0, "max": 20.0}) if c.name == "lactate" else c
-        for c in spec.columns
-    ]
-    spec = spec.model_copy(update={"columns": columns})
+    spec = infer_spec(raw, name="p", target="died").with_ranges({"lactate": (0.0, 20.0)})
     return coerce(raw, spec)[0], spec
 
 

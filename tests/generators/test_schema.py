@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from generators.schema import DatasetSpec, SpecError, infer_spec
+from tests.conftest import make_patients
 
 
 def test_infer_types_roles_and_bounds(patients: pd.DataFrame) -> None:
@@ -92,3 +93,14 @@ def test_bad_roles_name_the_problem(patients: pd.DataFrame, roles: dict, message
     settings = {"target": "died", **roles}
     with pytest.raises(SpecError, match=message):
         infer_spec(patients, **settings)
+
+
+def test_declared_ranges_replace_the_inferred_ones_and_name_unknown_columns() -> None:
+    spec = infer_spec(make_patients(200), target="died")
+    wide = spec.with_ranges({"age": (0, 120), "admitted": ("2019-01-01", "2023-12-31")})
+    assert (wide.column("age").min, wide.column("age").max) == (0, 120)
+    assert wide.column("admitted").bound("max") == pd.Timestamp("2023-12-31")
+    assert wide.column("creatinine") == spec.column("creatinine")  # the others untouched
+    assert spec.column("age").max < 120  # a copy: the inferred spec keeps its own
+    with pytest.raises(KeyError, match="no column 'lactate'"):
+        spec.with_ranges({"lactate": (0, 20)})

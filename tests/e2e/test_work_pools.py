@@ -313,3 +313,55 @@ def test_the_dashboard_shows_the_deployment_and_the_completed_run(
             [*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
         )
         assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_records_triggered_through_the_api_read_and_write_s3(
+    stack: Stack, s3_env: dict[str, str]
+) -> None:
+    """The records deployment, run as its schedule would, on the MIMIC demo's tables in S3."""
+    import yaml
+
+    from flows.demo import MIMIC_DEMO
+
+    bucket = s3_env["bucket"]
+    fs = s3_filesystem(
+        s3_env["AWS_ACCESS_KEY_ID"], s3_env["AWS_SECRET_ACCESS_KEY"], s3_env["endpoint"]
+    )
+    for path in MIMIC_DEMO.iterdir():
+        fs.pipe_file(f"{bucket}/e2e-records-input/mimic/{path.name}", path.read_bytes())
+    if "worker-generate" not in stack.processes:
+        stack.start("worker-generate", "worker", "start", "--pool", GENERATE_POOL, "--name", "cpu")
+    shipped = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "deployments/prefect.yaml").read_text()
+    )
+    (records,) = [d for d in shipped["deployments"] if d["name"] == "mimic-records-monthly"]
+    config = {
+        **records["parameters"]["config"],
+        "data": f"s3://{bucket}/e2e-records-input/mimic",
+        "schema_url": f"s3://{bucket}/e2e-records-input/mimic/schema.yaml",
+        "output": f"s3://{bucket}/e2e-records",
+    }
+    with _client(stack) as client:
+        deployment = client.read_deployment_by_name("generate-records/mimic-records-monthly")
+        flow_run = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"config": config}, name="e2e-records"
+        )
+        deadline = time.monotonic() + 300
+        while (state := client.read_flow_run(flow_run.id).state).type.value not in FINAL:
+            assert time.monotonic() < deadline, "generate-records did not finish in 5 minutes"
+            time.sleep(1)
+    assert state.type.value == "COMPLETED", f"{state.message}\n{stack.log('worker-generate')}"
+    manifests = [
+        u
+        for u in storage.list_files(f"s3://{bucket}/e2e-records/mimic-iii-demo/runs")
+        if u.endswith("manifest.json")
+    ]
+    assert len(manifests) == 1
+    manifest = storage.read_json(manifests[0])
+    assert manifest["schema_inferred"] is False and manifest["training_patients"] == 70
+    metrics = manifest["metrics"]
+    assert metrics["referential_integrity_min"] == 1.0
+    assert metrics["date_containment_min"] == 1.0
+    assert metrics["utility"]["trtr_auc"] is not None
+    for url in manifest["files"]:  # every synthetic table landed in S3
+        assert url.startswith(f"s3://{bucket}/e2e-records/") and storage.exists(url)

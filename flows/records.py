@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluation.records import record_privacy, record_utility, score_records
+from evaluation.records_report import records_html
 from generators.records import RecordSchema, RecordsModel, infer_schema, parse_dates, records_of
 from tasks import storage
 from tasks.common import FLOW_OPTIONS, TASK_OPTIONS, new_run_id
@@ -127,6 +128,8 @@ def generate_records(config: RecordsConfig) -> str:
     files = publish_records(run_url, synth, kinds, schema)
     storage.write_once(storage.join(run_url, "schema.yaml"), schema.to_yaml().encode())
     storage.write_json(storage.join(run_url, "evaluation", "records.json"), scores)
+    page = records_html(scores, train, synth, schema, f"synthcare records: {dataset}", config.seed)
+    storage.write_once(storage.join(run_url, "evaluation", "report.html"), page.encode())
     manifest = {
         "run_id": PurePosixPath(run_url).name,
         "config": config.model_dump(mode="json"),

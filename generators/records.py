@@ -16,6 +16,14 @@ of a record consistently (issue 23's engine; the pipeline, GX validation and rep
   - dates of a child are offsets from its parent: a column under a containment rule as the share
     of the parent's interval (in [0, 1], so containment holds by construction), the row's first
     other date as hours after the parent's first date, later dates as hours after the row's first;
+  - siblings in time: a child's first date (not under a rule) is learnt, for the first of its
+    parent's children in time, as hours after the parent's first date and, for the later ones,
+    as hours after the sibling before it: every sibling carries the first one's hours and its
+    own gap (``#gap``, 0 for the first), so ages and gaps are never one distribution and
+    neither is ever missing; with the child's place among its siblings
+    (``parent.#sibling``, capped at ``MAX_SIBLING``) given beside the parent's columns. So a
+    patient's admissions follow each other by the gaps real readmissions have, instead of
+    each drawing an age of its own (which set one patient's admissions decades apart);
   - fresh keys everywhere, in a range no real key uses; a foreign key to an ancestor follows the
     chain; a second parent that is not an ancestor (a prescription's ICU stay) is drawn among the
     synthetic rows under the same common ancestor, missing as often as in the real rows;
@@ -39,6 +47,9 @@ ID_NAME = re.compile(r"(^id$|_id$|^id_|key$|_code$)", re.IGNORECASE)
 COUNT = "n."
 MIN_HELD = 0.95  # share of a column's values a table's key must hold to be inferred its parent
 PARENT = "parent."
+SIBLING = PARENT + "#sibling"  # a child's place among its parent's children in time (0 = first)
+MAX_SIBLING = 3
+GAP = "#gap"  # a later sibling's first date: hours after the sibling before it
 
 
 class ForeignKey(BaseModel):
@@ -341,6 +352,15 @@ class RecordsModel:
         rules = {r.column: r for r in self.schema.dates if r.table == name}
         return dates, rules
 
+    def _sequenced(self, name: str, df: pd.DataFrame) -> bool:
+        """Whether the table's first date is learnt in time order among siblings: it has a
+        parent with a date and no containment rule holds that first date."""
+        parent = self.schema.primary_parent(name)
+        anchor = self._anchor(name, df)
+        if parent is None or anchor is None or anchor in self._dates(name, df)[1]:
+            return False
+        return self._anchor(parent, self.real[parent]) is not None
+
     def _anchor(self, name: str, df: pd.DataFrame) -> str | None:
         """The row's first date: later dates of the row are hours after it."""
         return next(iter(self._dates(name, df)[0]), None)
@@ -360,6 +380,9 @@ class RecordsModel:
             rows = self._parent_rows(name, parent, tables)
             up = tables[parent].iloc[rows].reset_index(drop=True)
             parent_anchor = self._anchor(parent, tables[parent])
+        if self._sequenced(name, df):
+            rank, previous = _siblings(rows, df[anchor])
+            frame.insert(0, SIBLING, np.minimum(rank, MAX_SIBLING))
         for c in dates:
             when = frame[c]
             if c in rules:
@@ -370,7 +393,13 @@ class RecordsModel:
                     np.where(span > 0, share, np.where(when.notna(), 0.0, np.nan)), 0, 1
                 )
             elif c == anchor:
-                if parent_anchor is not None:
+                if SIBLING in frame:  # ages and gaps in two columns, neither ever missing
+                    hours = pd.Series(_hours(when, up[parent_anchor]))
+                    first = hours.where(rank == 0).groupby(rows).transform("max")
+                    frame[c] = first.fillna(hours).to_numpy()  # the first sibling's, for all
+                    gap = np.where(rank == 0, 0.0, _hours(when, previous))
+                    frame.insert(frame.columns.get_loc(c) + 1, GAP, gap)
+                elif parent_anchor is not None:
                     frame[c] = _hours(when, up[parent_anchor])
             else:
                 base = _base(df, self.bases[name][c], anchor)
@@ -405,8 +434,13 @@ class RecordsModel:
                 counts = frames[parent][COUNT + name].fillna(0).round().clip(lower=0)
                 rows = np.repeat(np.arange(len(frames[parent])), counts.astype(int).to_numpy())
                 context = frames[parent].iloc[rows].add_prefix(PARENT).reset_index(drop=True)
+                if self._sequenced(name, self.real[name]):
+                    rank = pd.Series(rows).groupby(rows).cumcount().to_numpy()
+                    context.insert(len(context.columns), SIBLING, np.minimum(rank, MAX_SIBLING))
                 drawn = self.models[name].sample_given(context, seed=seed + 1009 * k)
-                frame = drawn[[c for c in drawn.columns if not c.startswith(PARENT)]]
+                frame = drawn[
+                    [c for c in drawn.columns if not c.startswith(PARENT) or c == SIBLING]
+                ]
                 up_rows[name] = rows
             frames[name] = frame.reset_index(drop=True)
             out[name] = self._decode(name, frames[name], out, up_rows, rng)
@@ -444,7 +478,13 @@ class RecordsModel:
                 when = _add_hours(start, _hours(end, start) * share)
                 df[c] = when.dt.floor("D") if rules[c].by_day else when
             if anchor not in rules and anchor is not None and parent_anchor is not None:
-                df[anchor] = _add_hours(up[parent_anchor], df[anchor].astype(float).to_numpy())
+                hours = df[anchor].astype(float)
+                if SIBLING in df:  # the first after the parent's date, each later one after it
+                    rows = up_rows[name]
+                    later = pd.Series(rows).groupby(rows).cumcount().to_numpy() > 0
+                    hours = hours.where(~later, df[GAP].astype(float).clip(lower=0))
+                    hours = hours.groupby(rows).cumsum()
+                df[anchor] = _add_hours(up[parent_anchor], hours.to_numpy())
             for c in dates:  # in order: each after its base date (or the row's first)
                 if c not in rules and c != anchor:
                     base = _base(df, self.bases[name][c], anchor)
@@ -533,6 +573,16 @@ def _with_parent_columns(spec: Any, parent: Any) -> Any:
             update["offset_from"] = PARENT + own.offset_from
         columns.append(own.model_copy(update=update))
     return spec.model_copy(update={"columns": columns})
+
+
+def _siblings(parents: np.ndarray, when: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Per row: its place among the rows of the same parent by ``when`` (0 = first; missing
+    dates last) and the ``when`` of the sibling just before it (NaT for the first)."""
+    order = pd.DataFrame({"p": parents, "t": pd.Series(when).to_numpy()})
+    order = order.sort_values(["p", "t"], kind="stable", na_position="last")
+    rank = order.groupby("p").cumcount().sort_index().to_numpy()
+    previous = order.groupby("p")["t"].shift(1).sort_index().reset_index(drop=True)
+    return rank, previous
 
 
 def _base(df: pd.DataFrame, base: str, anchor: str) -> pd.Series:

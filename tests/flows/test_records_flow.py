@@ -37,6 +37,8 @@ def test_a_folder_of_tables_gives_whole_synthetic_records(
     for name in ("clinics", "patients", "visits", "labs"):
         assert (run / "synthetic" / name / "part-0.csv").exists()
     assert not (run / "synthetic" / "notes").exists()
+    page = (run / "evaluation" / "report.html").read_text()
+    assert page.count("<svg") == 2 and "One patient's timeline" in page
     visits = pd.read_csv(run / "synthetic" / "visits" / "part-0.csv")
     patients = pd.read_csv(run / "synthetic" / "patients" / "part-0.csv")
     assert visits["patient_id"].isin(patients["patient_id"]).all()

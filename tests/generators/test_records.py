@@ -214,3 +214,25 @@ def test_a_second_schema_three_levels_and_two_parents() -> None:
     assert np.corrcoef(p["age"], p["visits"])[0, 1] > 0.4
     # and a child's values follow its parent: severe visits' labs run higher
     assert labs.groupby("severe")["value"].mean().diff().iloc[-1] > 2
+
+
+def _readmission_days(admissions: pd.DataFrame) -> pd.Series:
+    """Days between a patient's consecutive admissions."""
+    ordered = admissions.sort_values(["subject_id", "admittime"])
+    gaps = ordered.groupby("subject_id")["admittime"].diff().dropna()
+    return gaps / pd.Timedelta(days=1)
+
+
+def test_a_patients_admissions_follow_each_other_as_real_readmissions_do(mimic) -> None:
+    schema, real, _, synth = mimic
+    real_gaps, synth_gaps = (
+        _readmission_days(real["ADMISSIONS"]),
+        _readmission_days(synth["ADMISSIONS"]),
+    )
+    assert real_gaps.median() < 60 and real_gaps.max() < 1500  # weeks to months, at most 4 years
+    # each admission drawing its own age put a patient's admissions a median 6 years apart;
+    # as gaps after the admission before, they stay within the real range
+    assert len(synth_gaps) >= 4
+    assert synth_gaps.median() < 365 and synth_gaps.max() < 3 * real_gaps.max()
+    assert (synth_gaps >= 0).all()
+    assert synth["ADMISSIONS"]["admittime"].notna().all()  # never a missing first date

@@ -24,22 +24,13 @@ The rule (also in the README):
    ``min(1, 2 * (1 - detection AUC))`` (1 when a classifier cannot tell real from synthetic);
    utility = ``min(1, TSTR / TRTR)`` on the target (the first of AUC, R², C-index that exists);
    without a target, quality is fidelity alone.
-3. Among the passing candidates, those whose quality is within the validation noise of the
-   best (one standard error of a score on the validation rows, 0.5 / sqrt(rows): 0.096 on
-   birthwt's 27 rows, 0.013 on flchain's 1,575) are equally good as far as the validation
-   split can tell. Of them, one within the gate's plain privacy limits (DCR share and
-   membership AUC without the allowance for chance) is preferred, then the family with the
-   better record on the quality suite (``SUITE_ORDER``: forestflow, cart, the copula, TabDDPM,
-   TVAE, CTGAN), then the higher quality. Before, the highest validation quality won outright,
-   and on small tables noise chose: TabDDPM on transplant (0.704 x TRTR on the holdout; cart,
-   0.04 lower on 114 validation rows, 0.952). Replayed on the candidates' validation scores
-   of 9 suite tables x 3 seeds (``benchmarks/auto_rules.py``): runs the gate would release
-   (privacy and TSTR/TRTR >= 0.85) 17 of 27, was 15; runs below 0.90 x TRTR 4, was 5. Choosing
-   by the suite's order alone reached no table below 0.90 there but put forestflow on gbsg2,
-   where it sits closer to its training rows (DCR share 0.57-0.62), and released 15.
-   When none passes, the one with the lowest
+3. The passing candidate of highest quality is chosen. When none passes, the one with the lowest
    membership AUC is trained, and the release gate then decides with the holdout (it will
-   reject the run if the risk is real).
+   reject the run if the risk is real). (Preferring the cheapest family within one standard
+   error of the best, 0.5 / sqrt(validation rows), was tried on the quality suite: it lifted the
+   worst table, birthwt, from 0.78 to 0.87 x TRTR but lowered the median from 0.938 to 0.927 and
+   raised the median detection AUC from 0.59 to 0.63, so it is not the rule;
+   ``benchmarks/README.md``.)
 
 **Time budget** (``time_budget``, seconds): the families are tried cheapest first (``cart``, the
 copula, then the neural ones), and a family that trains in epochs joins only while its estimated
@@ -95,11 +86,6 @@ CANDIDATE_ROWS = 10_000  # synthetic rows scored per candidate (at most)
 # "auto"). Families without epochs fit in seconds and are always tried.
 COST_PER_ROW_EPOCH = {"ctgan": 4.0e-5, "tvae": 1.4e-5, "tabddpm": 2.6e-5}
 REFERENCE_WIDTH = 99  # flchain's encoded width, where COST_PER_ROW_EPOCH was measured
-# The families by their record on the quality suite (benchmarks/README.md, median TSTR/TRTR over
-# 14 tables x 3 seeds: forestflow 0.992, cart 0.970, gaussian_copula 0.930, ctgan 0.777; tabddpm
-# and tvae, measured only as auto's choices, before ctgan): of the candidates within the
-# validation noise of the best quality, the earliest here is chosen.
-SUITE_ORDER = ("forestflow", "cart", "gaussian_copula", "tabddpm", "tvae", "ctgan")
 
 
 def validation_fraction(train_rows: int) -> float:
@@ -143,9 +129,6 @@ class CandidateScore(BaseModel):
     reasons: list[str]  # why not, when it does not
     membership_limit: float | None = None  # the gate's limit plus the noise allowance
     dcr_limit: float | None = None  # the gate's limit or the chance level, the larger
-    validation_rows: int | None = None  # the rows it was scored against
-    # within the gate's plain DCR and membership limits (no allowance for chance)
-    plain_limits: bool = False
 
 
 class Selection(BaseModel):
@@ -310,18 +293,6 @@ def privacy_reasons(
     return reasons
 
 
-def within_plain_limits(summary: dict[str, Any], gate: dict[str, Any]) -> bool:
-    """DCR share and membership AUC within the gate's own limits, without the allowance for
-    chance: a margin the choice prefers among candidates of equal quality."""
-    dcr, mia = summary.get("dcr_share"), summary.get("membership_auc")
-    return (
-        dcr is not None
-        and mia is not None
-        and dcr <= gate["max_dcr_share"]
-        and mia <= gate["max_membership_auc"]
-    )
-
-
 def _fmt(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.3f}"
 
@@ -359,7 +330,6 @@ def judge(
         return CandidateScore(
             candidate=candidate,
             fit_seconds=round(fit_seconds, 3),
-            validation_rows=len(validation),
             scores={},
             fidelity=0.0,
             utility=None,
@@ -381,8 +351,6 @@ def judge(
         reasons=reasons,
         membership_limit=round(gate["max_membership_auc"] + allowance, 4),
         dcr_limit=round(dcr_limit(summary, gate), 4),
-        validation_rows=len(validation),
-        plain_limits=not reasons and within_plain_limits(summary, gate),
     )
 
 
@@ -453,48 +421,17 @@ def select_family(
     return choose(scored, skipped)
 
 
-def quality_noise(validation_rows: int | None) -> float:
-    """One standard error, at most, of a validation score in [0, 1] on ``validation_rows`` rows
-    (a proportion's, 0.5 / sqrt(rows)): quality differences below it are noise. Unknown rows:
-    no allowance."""
-    if not validation_rows:
-        return 0.0
-    return 0.5 / math.sqrt(validation_rows)
-
-
-def suite_rank(family: str) -> int:
-    return SUITE_ORDER.index(family) if family in SUITE_ORDER else len(SUITE_ORDER)
-
-
 def choose(scored: list[CandidateScore], skipped: list[str] | None = None) -> Selection:
-    """The rule of the module doc: among the private candidates, those within the validation
-    noise of the best quality; of them, one within the gate's plain privacy limits, then the
-    family with the best record on the quality suite (``SUITE_ORDER``), then the higher
-    quality (a family's seeds), then the earlier candidate."""
+    """The rule of the module doc; ties go to the earlier candidate (family order, then seed)."""
     if not scored:
         raise ValueError("no candidates to choose from")
     passing = [s for s in scored if s.private]
     if passing:
-        top = max(passing, key=lambda s: s.quality)  # max keeps the first of equals
-        noise = quality_noise(top.validation_rows)
-        near = [s for s in passing if s.quality >= top.quality - noise]
-        best = min(
-            near,
-            key=lambda s: (not s.plain_limits, suite_rank(s.candidate.generator), -s.quality),
+        best = max(passing, key=lambda s: s.quality)  # max keeps the first of equals
+        reason = (
+            f"highest quality {best.quality:.3f} among the {len(passing)} of {len(scored)} "
+            "candidates that pass the privacy constraint"
         )
-        among = (
-            f"among the {len(passing)} of {len(scored)} candidates that pass the privacy constraint"
-        )
-        if best is top:
-            reason = f"highest quality {best.quality:.3f} {among}"
-        else:
-            reason = (
-                f"quality {best.quality:.3f}, within the validation noise ({noise:.3f} on "
-                f"{top.validation_rows} rows) of the highest, {top.quality:.3f} "
-                f"({top.candidate.name}), "
-                + ("within the plain privacy limits and " if best.plain_limits else "")
-                + f"the better record on the quality suite, {among}"
-            )
     else:
         best = min(scored, key=lambda s: s.scores.get("membership_auc") or 1.0)
         reason = (

@@ -16,7 +16,6 @@ from generators.accounting import replay
 from generators.base import FitReport, Generator
 from tasks import storage
 from tasks.config import GateConfig, RunConfig
-from tasks.select import MIN_VALIDATION_ROWS, CandidateScore, choose, quality_noise
 from tasks.validation import DataValidationError
 
 pytestmark = pytest.mark.slow
@@ -528,12 +527,7 @@ def test_auto_is_the_default_trains_every_family_records_them_and_keeps_the_choi
     chosen = auto["chosen"]
     assert manifest["results"]["train"]["generator"] == chosen["generator"]
     best = max((c for c in auto["candidates"] if c["private"]), key=lambda c: c["quality"])
-    mine = next(c for c in auto["candidates"] if c["candidate"]["name"] == chosen["name"])
-    assert mine["private"] and mine["validation_rows"] >= MIN_VALIDATION_ROWS
-    # the best quality, or one within the validation noise of it (tasks.select.choose)
-    assert mine["quality"] >= best["quality"] - quality_noise(mine["validation_rows"])
-    rechosen = choose([CandidateScore(**c) for c in auto["candidates"]]).chosen
-    assert rechosen.model_dump() == chosen  # the stored scores give the same choice
+    assert chosen["name"] == best["candidate"]["name"]
     selection = json.loads((run / "auto" / "selection.json").read_text())
     assert selection["chosen"] == chosen
     for name in names:  # every candidate's model is kept beside the chosen one's retraining

@@ -2,6 +2,7 @@
 holdout result each choice rule would have led to.
 
     .venv/bin/python benchmarks/auto_rules.py collect [--tables ...] [--seeds 0 1 2] --out V
+    .venv/bin/python benchmarks/auto_rules.py rescore --family cart --source V --out V2
     .venv/bin/python benchmarks/auto_rules.py rules --out V --holdout R1 [R2 ...]
 
 ``collect``: per table and seed, the split of ``benchmarks/quality.py`` (stratified 70/30, the
@@ -78,6 +79,45 @@ def collect(tables: list[str], seeds: list[int], out: Path) -> None:
                 ),
                 flush=True,
             )
+
+
+def rescore(family: str, source: Path, out: Path) -> None:
+    """``source``'s runs with ``family``'s candidates fitted and scored again by the current
+    code (the same split, settings and seed), every other candidate's scores kept: when one
+    family changes, the choice can be replayed without refitting the others."""
+    from generators import registry
+    from generators.schema import infer_spec
+    from tasks.config import GateConfig
+    from tasks.select import Candidate, candidate_rows, judge, validation_fraction
+    from tasks.split import split_frame
+    from tasks.validation import coerce
+
+    gate = GateConfig().model_dump()
+    runs = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+    for run in runs:
+        table = load(run["table"])
+        spec = infer_spec(
+            table.frame, name=run["table"], target=table.target, non_predictors=table.non_predictors
+        )
+        df = coerce(table.frame, spec)[0]
+        train, _, _ = split_frame(df, spec, 0.3, run["seed"])
+        fit, validation, _ = split_frame(train, spec, validation_fraction(len(train)), run["seed"])
+        for k, scored in enumerate(run["candidates"]):
+            candidate = Candidate(**scored["candidate"])
+            if candidate.generator != family:
+                continue
+            model = registry.create(candidate.generator, candidate.settings)
+            report = model.fit(fit, spec, seed=candidate.seed)
+            synth = candidate_rows(model, fit, spec, candidate.seed)
+            fresh = judge(candidate, report.seconds, fit, validation, synth, spec, gate)
+            run["candidates"][k] = fresh.model_dump(mode="json")
+            print(
+                f"{run['table']} s{run['seed']} {family}: quality {scored['quality']:.3f} -> "
+                f"{fresh.quality:.3f}{'' if fresh.private else ' (not private)'}",
+                flush=True,
+            )
+        with out.open("a") as f:
+            f.write(json.dumps(run) + "\n")
 
 
 # ---- rules: (candidates of one run) -> chosen family ----
@@ -224,15 +264,22 @@ CHEAPEST = ("cart", "gaussian_copula", "forestflow", "tvae", "tabddpm", "ctgan")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("mode", choices=["collect", "rules"])
+    ap.add_argument("mode", choices=["collect", "rescore", "rules"])
     ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", required=True, help="the candidates' scores (JSON lines)")
     ap.add_argument("--holdout", nargs="*", default=[], help="quality.py results files")
+    ap.add_argument("--family", help="rescore: the family whose candidates are fitted again")
+    ap.add_argument("--source", help="rescore: the candidates' scores to start from")
     args = ap.parse_args()
     out = Path(args.out)
     if args.mode == "collect":
         collect(args.tables, args.seeds, out)
+        return
+    if args.mode == "rescore":
+        if not args.family or not args.source:
+            ap.error("rescore needs --family and --source")
+        rescore(args.family, Path(args.source), out)
         return
     runs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     runs = [r for r in runs if r["table"] in args.tables and r["seed"] in args.seeds]

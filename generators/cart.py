@@ -243,15 +243,18 @@ class Cart(Generator):
         with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=workers) as pool:
             # a category with many levels on few rows is no regression problem in disguise here
             warnings.filterwarnings("ignore", message="The number of unique classes")
+            forest = self._forest_steps()  # their first member grows with the other steps
             self.trees = list(
-                pool.map(lambda k: self._grow(x, k, seed + k), range(len(self.steps)))
-            )
-            self.forests = {}
-            for k in self._forest_steps():
-                extra = range(1, self.config.target_trees)
-                self.forests[k] = [self.trees[k]] + list(
-                    pool.map(lambda j, k=k: self._grow(x, k, seed + k, member=j), extra)
+                pool.map(
+                    lambda k: self._grow(x, k, seed + k, 0 if k in forest else None),
+                    range(len(self.steps)),
                 )
+            )
+            extra = range(1, self.config.target_trees)
+            self.forests = {
+                k: [self.trees[k], *pool.map(lambda j, k=k: self._grow(x, k, seed + k, j), extra)]
+                for k in forest
+            }
         if on_epoch is not None:
             on_epoch(1, 1, {})
         return FitReport(epochs=1, seconds=0.0, history=[{"epoch": 1}])
@@ -273,9 +276,8 @@ class Cart(Generator):
         step = self.steps[k]
         y = x[:, k]
         rows = ~np.isnan(y)
-        forest = self.config.target_trees >= 2 and k in self._forest_steps()
-        if forest:  # every member, the first included, on its own bootstrap
-            seed = seed + 1_000_003 * (member or 0)
+        if member is not None:  # every member, the first included, on its own bootstrap
+            seed = seed + 1_000_003 * member
             present = np.flatnonzero(rows)
             rows = np.random.default_rng(seed).choice(present, len(present), replace=True)
         elif self.config.subsample < 1:
@@ -388,51 +390,46 @@ class Cart(Generator):
         n = len(x)
         rows = np.arange(n)
         for k in range(first, len(self.steps)):
-            step, tree = self.steps[k], self.trees[k]
-            if k in self.forests:
-                self._draw_from_forest(k, x, out, rng)
-                continue
-            leaves = tree.apply(x[:, :k])
+            step = self.steps[k]
             if step.kind == "value":
                 flag = self._flag_of(k)
                 present = np.ones(n, dtype=bool) if flag is None else x[:, flag] != 1
-                value = self._draw_value(tree, leaves, rng)
+                value = self._values(k, x, rng)
                 x[present, k] = value[present]
                 out[:, step.start] = np.where(present, value, 0.0)
                 out[:, step.start + 1] = 1.0  # the one mode of the linear encoding
                 continue
-            code = _draw_classes(tree.counts[leaves], rng)
+            code = _draw_classes(self._class_weights(k, x), rng)
             x[:, k] = code
             out[rows, step.start + code] = 1.0
         return out
 
-    def _draw_from_forest(
-        self, k: int, x: np.ndarray, out: np.ndarray, rng: np.random.Generator
-    ) -> None:
-        """Step ``k`` from its forest: a category from the members' leaf shares averaged (the
-        forest's class probabilities), a number from the leaf of one member chosen per row."""
-        step, forest = self.steps[k], self.forests[k]
-        n = len(x)
-        if step.kind == "category":
-            shares = np.zeros((n, step.dim))
-            for tree in forest:
-                counts = tree.counts[tree.apply(x[:, :k])].astype(np.float64)
-                shares += counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
-            code = _draw_classes(shares, rng)
-            x[:, k] = code
-            out[np.arange(n), step.start + code] = 1.0
-            return
-        member = rng.integers(len(forest), size=n)
-        value = np.zeros(n)
+    def _class_weights(self, k: int, x: np.ndarray) -> np.ndarray:
+        """Category step ``k``'s class weights per row (rows, classes): its leaf's counts, or
+        with a forest the members' leaf shares averaged (the forest's class probabilities)."""
+        if k not in self.forests:
+            tree = self.trees[k]
+            return tree.counts[tree.apply(x[:, :k])]
+        shares = np.zeros((len(x), self.steps[k].dim))
+        for tree in self.forests[k]:
+            counts = tree.counts[tree.apply(x[:, :k])].astype(np.float64)
+            shares += counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+        return shares
+
+    def _values(self, k: int, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Value step ``k`` drawn for every row: from its leaf's donors, or with a forest from
+        the leaf of one member chosen per row."""
+        if k not in self.forests:
+            tree = self.trees[k]
+            return self._draw_value(tree, tree.apply(x[:, :k]), rng)
+        forest = self.forests[k]
+        member = rng.integers(len(forest), size=len(x))
+        value = np.zeros(len(x))
         for j, tree in enumerate(forest):
             rows = np.flatnonzero(member == j)
             if rows.size:
                 value[rows] = self._draw_value(tree, tree.apply(x[rows, :k]), rng)
-        flag = self._flag_of(k)
-        present = np.ones(n, dtype=bool) if flag is None else x[:, flag] != 1
-        x[present, k] = value[present]
-        out[:, step.start] = np.where(present, value, 0.0)
-        out[:, step.start + 1] = 1.0
+        return value
 
     def _draw_value(self, tree: Tree, leaves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if len(tree.donors) == 0:  # never present (an all-null column): nothing to draw

@@ -30,19 +30,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from auto_rules import holdout_index  # noqa: E402
-from suite import TABLES, load  # noqa: E402
+from auto_rules import best_quality, holdout_index  # noqa: E402
+from suite import TABLES, prepared  # noqa: E402
 
 
 def collect(tables: list[str], seeds: list[int], folds: int, out: Path) -> None:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     from generators import registry
-    from generators.schema import infer_spec
     from tasks.config import GateConfig
     from tasks.select import FAMILIES, candidate_rows, estimated_width, judge, plan
     from tasks.split import split_frame
-    from tasks.validation import coerce
 
     gate = GateConfig().model_dump()
     done = set()
@@ -53,11 +51,7 @@ def collect(tables: list[str], seeds: list[int], folds: int, out: Path) -> None:
         }
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}")
     for name in tables:
-        table = load(name)
-        spec = infer_spec(
-            table.frame, name=name, target=table.target, non_predictors=table.non_predictors
-        )
-        df = coerce(table.frame, spec)[0]
+        spec, df = prepared(name)
         for seed in seeds:
             train, _, _ = split_frame(df, spec, 0.3, seed)
             labels = train[spec.target].astype(str).to_numpy()
@@ -95,18 +89,19 @@ def collect(tables: list[str], seeds: list[int], folds: int, out: Path) -> None:
 
 
 def choose(families: dict[str, list[dict]], mean: bool) -> str:
-    """``auto``'s rule on the first fold alone, or (``mean``) on the mean over the folds."""
-
-    def private(scores: list[dict]) -> bool:
-        return sum(s["private"] for s in scores) * 2 > len(scores) if mean else scores[0]["private"]
-
-    def quality(scores: list[dict]) -> float:
-        return float(np.mean([s["quality"] for s in scores])) if mean else scores[0]["quality"]
-
-    passing = {f: s for f, s in families.items() if private(s)}
-    if not passing:
-        return min(families, key=lambda f: families[f][0]["scores"].get("membership_auc") or 1.0)
-    return max(passing, key=lambda f: quality(passing[f]))  # the first of equals, family order
+    """``auto``'s rule (``auto_rules.best_quality``) on the first fold's scores alone, or
+    (``mean``) on each family's quality averaged over the folds, private on most of them."""
+    if not mean:
+        return best_quality([scores[0] for scores in families.values()])
+    averaged = [
+        {
+            **scores[0],
+            "quality": float(np.mean([s["quality"] for s in scores])),
+            "private": sum(s["private"] for s in scores) * 2 > len(scores),
+        }
+        for scores in families.values()
+    ]
+    return best_quality(averaged)
 
 
 def rules(out: Path, holdout: list[Path]) -> None:

@@ -34,14 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from suite import TABLES, load  # noqa: E402
+from suite import TABLES, prepared  # noqa: E402
 
 
 def collect(tables: list[str], seeds: list[int], out: Path) -> None:
-    from generators.schema import infer_spec
     from tasks.select import select_family, validation_fraction
     from tasks.split import split_frame
-    from tasks.validation import coerce
 
     done = set()
     if out.exists():
@@ -53,11 +51,7 @@ def collect(tables: list[str], seeds: list[int], out: Path) -> None:
         for seed in seeds:
             if (name, seed) in done:
                 continue
-            table = load(name)
-            spec = infer_spec(
-                table.frame, name=name, target=table.target, non_predictors=table.non_predictors
-            )
-            df = coerce(table.frame, spec)[0]
+            spec, df = prepared(name)
             train, _, _ = split_frame(df, spec, 0.3, seed)
             validation = split_frame(train, spec, validation_fraction(len(train)), seed)[1]
             start = time.perf_counter()
@@ -86,20 +80,14 @@ def rescore(family: str, source: Path, out: Path) -> None:
     code (the same split, settings and seed), every other candidate's scores kept: when one
     family changes, the choice can be replayed without refitting the others."""
     from generators import registry
-    from generators.schema import infer_spec
     from tasks.config import GateConfig
     from tasks.select import Candidate, candidate_rows, judge, validation_fraction
     from tasks.split import split_frame
-    from tasks.validation import coerce
 
     gate = GateConfig().model_dump()
     runs = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
     for run in runs:
-        table = load(run["table"])
-        spec = infer_spec(
-            table.frame, name=run["table"], target=table.target, non_predictors=table.non_predictors
-        )
-        df = coerce(table.frame, spec)[0]
+        spec, df = prepared(run["table"])
         train, _, _ = split_frame(df, spec, 0.3, run["seed"])
         fit, validation, _ = split_frame(train, spec, validation_fraction(len(train)), run["seed"])
         for k, scored in enumerate(run["candidates"]):

@@ -15,17 +15,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from suite import TABLES, load  # noqa: E402
+from suite import TABLES, prepared  # noqa: E402
 
 
 def main() -> None:
     from evaluation.gate import tstr_ratio
     from generators import registry
-    from generators.schema import infer_spec
     from tasks.evaluate import score
     from tasks.sample import GUIDANCE_MIN_ROWS, draw
     from tasks.split import split_frame
-    from tasks.validation import coerce
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tables", nargs="+", choices=sorted(TABLES), required=True)
@@ -35,11 +33,7 @@ def main() -> None:
     print("| table | smoothing | TSTR/TRTR | detection | shapes | DCR share | MIA AUC | fit s |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.tables:
-        table = load(name)
-        spec = infer_spec(
-            table.frame, name=name, target=table.target, non_predictors=table.non_predictors
-        )
-        df = coerce(table.frame, spec)[0]
+        spec, df = prepared(name)
         train, holdout, _ = split_frame(df, spec, 0.3, args.seed)
         model = registry.create("forestflow", {})
         start = time.perf_counter()

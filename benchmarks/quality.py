@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from suite import QUICK, TABLES, load  # noqa: E402
+from suite import QUICK, TABLES, prepared  # noqa: E402
 
 FAMILIES = ["auto", "cart", "gaussian_copula", "ctgan", "tvae", "tabddpm"]
 COLUMNS = [
@@ -64,17 +64,11 @@ def parse_family(label: str) -> tuple[str, dict]:
 def run_one(name: str, label: str, seed: int, epochs: int | None, pool: int) -> dict:
     from evaluation.gate import tstr_ratio
     from generators import registry
-    from generators.schema import infer_spec
     from tasks.evaluate import score
     from tasks.sample import GUIDANCE_MIN_ROWS, draw
     from tasks.split import split_frame
-    from tasks.validation import coerce
 
-    table = load(name)
-    spec = infer_spec(
-        table.frame, name=name, target=table.target, non_predictors=table.non_predictors
-    )
-    df = coerce(table.frame, spec)[0]
+    spec, df = prepared(name)
     train, holdout, _ = split_frame(df, spec, 0.3, seed)
     start = time.perf_counter()
     family, settings = parse_family(label)

@@ -219,3 +219,16 @@ def load(name: str) -> Table:
     return Table(
         table.name, _round_trip(table.frame), table.target, table.non_predictors, table.why
     )
+
+
+def prepared(name: str):  # noqa: ANN201 - (DatasetSpec, DataFrame); synthcare imported lazily
+    """``name``'s table as every benchmark uses it: its spec inferred from the whole table with
+    its target and leak columns, and its rows coerced to that spec (split them per seed)."""
+    from generators.schema import infer_spec
+    from tasks.validation import coerce
+
+    table = load(name)
+    spec = infer_spec(
+        table.frame, name=name, target=table.target, non_predictors=table.non_predictors
+    )
+    return spec, coerce(table.frame, spec)[0]

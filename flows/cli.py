@@ -58,6 +58,13 @@ def _add_generate_options(p: argparse.ArgumentParser) -> None:
         "--auto-seeds", type=int, default=1, help="auto: seeds tried per family (default 1)"
     )
     p.add_argument(
+        "--auto-folds",
+        type=int,
+        default=5,
+        help="auto: below 400 training rows, score candidates on up to this many folds where the "
+        "time budget allows (default 5; 1: one validation split)",
+    )
+    p.add_argument(
         "--auto-family",
         action="append",
         default=[],
@@ -563,6 +570,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         constraints=_constraints(args.constraint),
         generator=args.generator,
         auto_seeds=args.auto_seeds,
+        auto_folds=args.auto_folds,
         auto_families=args.auto_family,
         train_deployment=args.train_deployment,
         **_time_budget(args),
@@ -595,6 +603,7 @@ def _run_demo(args: argparse.Namespace, write, make_config) -> int:  # noqa: ANN
         out,
         generator=args.generator,
         auto_seeds=args.auto_seeds,
+        auto_folds=args.auto_folds,
         auto_families=args.auto_family,
         train_deployment=args.train_deployment,
         **_time_budget(args),

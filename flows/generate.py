@@ -36,11 +36,14 @@ from tasks.select import (
     Selection,
     candidates,
     estimated_width,
+    fold_count,
+    planning_rows,
+    pooled,
     record_choice,
     score_candidate,
     validation_split,
 )
-from tasks.split import split
+from tasks.split import Split, split
 from tasks.train import Trained, train
 
 T = TypeVar("T")
@@ -99,7 +102,7 @@ def generate(config: RunConfig, overrides: dict[str, Any] | None = None) -> str:
         trained, selection = reused
     else:
         trained, selection = _train(
-            run_url, parts.train_url, spec, config, settings, clock, config.generator_name(kind)
+            run_url, parts, spec, config, settings, clock, config.generator_name(kind)
         )
         clock("store", store_model, store, trained, selection)
     sampled = clock(
@@ -158,7 +161,7 @@ def generate(config: RunConfig, overrides: dict[str, Any] | None = None) -> str:
 
 def _train(
     run_url: str,
-    train_url: str,
+    parts: Split,
     spec: DatasetSpec,
     config: RunConfig,
     settings: dict[str, Any],
@@ -168,7 +171,7 @@ def _train(
     """One training, or with generator auto the candidates' fan-out first."""
     seed, selection = config.seed, None
     if generator == "auto":
-        selection = clock("select", _select, run_url, train_url, spec, config)
+        selection = clock("select", _select, run_url, parts, spec, config)
         generator, settings = selection.chosen.generator, selection.chosen.settings
         seed = selection.chosen.seed
     job = TrainJob(
@@ -176,42 +179,54 @@ def _train(
         generator=generator,
         settings=settings,
         seed=seed,
-        train_url=train_url,
+        train_url=parts.train_url,
         model_folder=run_path(run_url, "model"),
     )
     (trained,) = clock("train", _trainings, run_url, spec, config, [job], config.progress)
     return trained, selection
 
 
-def _select(run_url: str, train_url: str, spec: DatasetSpec, config: RunConfig) -> Selection:
-    """Fan-out: train every candidate on a validation split (in parallel on the train
+def _select(run_url: str, parts: Split, spec: DatasetSpec, config: RunConfig) -> Selection:
+    """Fan-out: train every candidate on each validation fold (in parallel on the train
     deployment's pool when there is one), score each, then choose."""
-    halves = validation_split(run_url, train_url, spec, config.seed)
-    chosen_from, skipped = candidates(config, halves.fit_rows, estimated_width(spec), spec)
+    width = estimated_width(spec)
+    chosen_from, skipped = candidates(config, planning_rows(parts.train_rows), width, spec)
+    folds = fold_count(
+        parts.train_rows,
+        chosen_from,
+        folds=config.auto_folds,
+        width=width,
+        time_budget=config.time_budget,
+        spec=spec,
+    )
+    cuts = validation_split(run_url, parts.train_url, spec, config.seed, folds)
     jobs = [
         TrainJob(
-            name=c.name,
+            name=c.name if folds == 1 else f"{c.name}-f{k}",
             generator=c.generator,
             settings=c.settings,
             seed=c.seed,
-            train_url=halves.fit_url,
-            model_folder=storage.join(run_url, "auto", c.name, "model"),
+            train_url=cut.fit_url,
+            model_folder=storage.join(
+                run_url, "auto", *([] if folds == 1 else [f"fold-{k}"]), c.name, "model"
+            ),
         )
         for c in chosen_from
+        for k, cut in enumerate(cuts, 1)
     ]
     trainings = _trainings(run_url, spec, config, jobs, False)
+    per_candidate = [trainings[i : i + folds] for i in range(0, len(trainings), folds)]
+    gate = config.gate.model_dump()
     scored = [
-        score_candidate(
-            candidate,
-            trained.model_url,
-            trained.fit_seconds,
-            halves,
-            spec,
-            config.gate.model_dump(),
+        pooled(
+            [
+                score_candidate(candidate, trained.model_url, trained.fit_seconds, cut, spec, gate)
+                for cut, trained in zip(cuts, trained_on_folds, strict=True)
+            ]
         )
-        for candidate, trained in zip(chosen_from, trainings, strict=True)
+        for candidate, trained_on_folds in zip(chosen_from, per_candidate, strict=True)
     ]
-    return record_choice(run_url, scored, skipped)
+    return record_choice(run_url, scored, skipped, folds)
 
 
 def _trainings(

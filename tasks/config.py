@@ -138,6 +138,14 @@ class RunConfig(BaseModel):
         "2-core CPU; families that would not fit are skipped; None: try every family",
     )
     auto_seeds: int = Field(1, ge=1, le=5, description="auto: seeds tried per family")
+    auto_folds: int = Field(
+        5,
+        ge=1,
+        le=10,
+        description="auto: below 400 training rows, score each candidate on up to this many "
+        "folds of the training split (as many as the time budget holds) and choose by the mean; "
+        "1: one validation split",
+    )
     auto_families: list[str] = Field(
         default_factory=list,
         description="auto: the generator families tried (default: cart, gaussian_copula, tvae, "

@@ -34,6 +34,7 @@ TRAINING_FIELDS = (
     "sensitive",
     "generator",
     "auto_seeds",
+    "auto_folds",
     "auto_families",
     "generator_config",
     "epochs",

@@ -216,7 +216,9 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
     for name in TRAIN_WORKERS:  # one training at a time each, like one GPU each
         stack.start(name, "worker", "start", "--pool", TRAIN_POOL, "--name", name, "--limit", "1")
     bucket = s3_env["bucket"]
-    config = _config(bucket, "e2e", generator="auto", auto_families=["ctgan", "gaussian_copula"])
+    config = _config(
+        bucket, "e2e", generator="auto", auto_families=["ctgan", "gaussian_copula"], auto_folds=2
+    )
     rows = {"rows": 150}  # one field changed on top of the config, as from the command line
     with _client(stack) as client:
         flow_run = _trigger_and_wait(stack, client, config, "e2e-auto", rows)
@@ -240,16 +242,21 @@ def test_generate_triggered_through_the_api_trains_on_both_workers_and_lands_in_
 
     candidates = [c["candidate"]["name"] for c in manifest["results"]["auto"]["candidates"]]
     assert candidates == ["ctgan-s0", "gaussian_copula-s0"]
-    # three trainings (two candidates, then the chosen one on the whole split), all children
+    # five trainings (two candidates on each of 2 folds, then the chosen one on the whole
+    # split), all children
     chosen = manifest["results"]["auto"]["chosen"]["name"]
-    expected = sorted([f"train-{c}" for c in candidates] + [f"train-{chosen}"])
+    assert manifest["results"]["auto"]["folds"] == 2
+    on_folds = [(c, k) for c in candidates for k in (1, 2)]
+    expected = sorted([f"train-{c}-f{k}" for c, k in on_folds] + [f"train-{chosen}"])
     assert sorted(r.name for r in trains) == expected
     assert all(r.state.type.value == "COMPLETED" for r in trains)
     workers = {
-        storage.read_json(storage.join(run_url, "auto", c, "model", "trained.json"))["worker"]
-        for c in candidates
+        storage.read_json(storage.join(run_url, "auto", f"fold-{k}", c, "model", "trained.json"))[
+            "worker"
+        ]
+        for c, k in on_folds
     }
-    assert workers == set(TRAIN_WORKERS)  # the two candidates trained in parallel, one each
+    assert workers == set(TRAIN_WORKERS)  # the candidates trained in parallel on both
     final = storage.read_json(storage.join(run_url, "model", "trained.json"))
     assert final["worker"] in TRAIN_WORKERS and final["device"] == "cpu"
     assert manifest["results"]["train"]["worker"] == final["worker"]

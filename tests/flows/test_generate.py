@@ -178,6 +178,8 @@ def test_cli_prints_metrics_and_ends_with_the_run_url(
             "1",
             "--rows",
             "200",
+            "--auto-folds",
+            "1",  # one validation split: the fold path has its own test below
             "--out",
             str(tmp_path / "out"),
             "--no-progress",
@@ -503,6 +505,7 @@ def test_auto_is_the_default_trains_every_family_records_them_and_keeps_the_choi
         seed=1,
         rows=200,
         guidance_pool=1,
+        auto_folds=2,  # a small table: every candidate trained and scored on 2 folds
         gate=GateConfig(min_tstr_ratio=None),  # 3-epoch candidates may be chosen
     )
     run = Path(generate(config))
@@ -518,10 +521,12 @@ def test_auto_is_the_default_trains_every_family_records_them_and_keeps_the_choi
         "ctgan-s1",
     ]
     assert auto["skipped"] == []  # 3 epochs on 192 rows fit any budget
+    assert auto["folds"] == 2 and "means over 2 folds" in auto["reason"]
     for c in auto["candidates"]:
         assert 0 <= c["quality"] <= 1 and c["fit_seconds"] >= 0
+        assert c["quality"] == pytest.approx(sum(c["fold_quality"]) / 2, abs=1e-4)
         assert c["private"] == (not c["reasons"])
-        if c["reasons"] and c["reasons"][0].startswith("not scored"):
+        if not c["scores"] and "not scored" in c["reasons"][0]:
             continue  # three epochs may leave a model with one outcome class
         assert {"detection_auc", "membership_auc", "dcr_share", "tstr_auc"} <= set(c["scores"])
     chosen = auto["chosen"]
@@ -530,16 +535,20 @@ def test_auto_is_the_default_trains_every_family_records_them_and_keeps_the_choi
     assert chosen["name"] == best["candidate"]["name"]
     selection = json.loads((run / "auto" / "selection.json").read_text())
     assert selection["chosen"] == chosen
-    for name in names:  # every candidate's model is kept beside the chosen one's retraining
-        assert (run / "auto" / name / "model" / "model.json").exists()
+    for fold in ("fold-1", "fold-2"):  # every fold's model beside the chosen one's retraining
+        for name in names:
+            assert (run / "auto" / fold / name / "model" / "model.json").exists()
     assert {"select", "train"} <= set(manifest["timings_seconds"])
-    # the validation rows come out of the training split, never the holdout
-    fit = pd.read_parquet(run / "auto" / "fit.parquet")
-    validation = pd.read_parquet(run / "auto" / "validation.parquet")
-    holdout = pd.read_parquet(run / "split" / "holdout.parquet")
-    assert not set(fit["patient_id"]) & set(holdout["patient_id"])
-    assert not set(validation["patient_id"]) & set(holdout["patient_id"])
-    assert len(fit) + len(validation) == manifest["results"]["split"]["train_rows"]
+    # the folds cut the training split, never the holdout: each training row validates once
+    train = set(pd.read_parquet(run / "split" / "train.parquet")["patient_id"])
+    holdout = set(pd.read_parquet(run / "split" / "holdout.parquet")["patient_id"])
+    held = []
+    for fold in ("fold-1", "fold-2"):
+        fit = set(pd.read_parquet(run / "auto" / fold / "fit.parquet")["patient_id"])
+        validation = set(pd.read_parquet(run / "auto" / fold / "validation.parquet")["patient_id"])
+        assert fit | validation == train and not fit & validation and not train & holdout
+        held.append(validation)
+    assert not held[0] & held[1] and held[0] | held[1] == train
 
 
 def test_an_unchanged_rerun_reuses_the_model_and_a_change_retrains(

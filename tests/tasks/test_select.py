@@ -15,9 +15,14 @@ from tasks.select import (
     dcr_limit,
     estimated_seconds,
     estimated_width,
+    fold_count,
+    fold_frames,
     plan,
+    planning_rows,
+    pooled,
     privacy_reasons,
     quality,
+    select_family,
     validation_fraction,
 )
 
@@ -36,6 +41,8 @@ def _scored(name: str, q: float, mia: float, dcr: float = 0.5, copies: int = 0) 
         quality=q,
         private=not reasons,
         reasons=reasons,
+        membership_limit=GATE["max_membership_auc"],
+        dcr_limit=GATE["max_dcr_share"],
     )
 
 
@@ -249,3 +256,99 @@ def test_the_validation_split_holds_enough_rows_to_score_privacy(
     fit, validation, _ = split_frame(frame, spec, validation_fraction(train_rows), seed=0)
     assert len(validation) == validation_rows >= MIN_VALIDATION_ROWS
     assert len(fit) + len(validation) == train_rows
+
+
+def _frame(rows: int):  # noqa: ANN202 - a small table with a 1-in-3 outcome
+    import pandas as pd
+
+    from generators.schema import infer_spec
+
+    frame = pd.DataFrame({"x": range(rows), "y": [k % 3 == 0 for k in range(rows)]})
+    return frame, infer_spec(frame, target="y")
+
+
+def test_small_tables_are_scored_on_folds_as_far_as_rows_and_budget_allow() -> None:
+    cheap = [Candidate(name="cart-s0", generator="cart", settings={}, seed=0)]
+    assert fold_count(132, cheap) == 5  # birthwt: 5 folds of 26-27 rows
+    assert fold_count(95, cheap) == 4  # veterans: 4 folds of at least 20 rows
+    assert fold_count(399, cheap) == 5 and fold_count(400, cheap) == 1  # FOLD_ROWS
+    assert fold_count(132, cheap, folds=1) == 1  # auto_folds 1: one split, as before
+    assert fold_count(30, cheap) == 1  # one fold of 20 rows would leave 10 to fit
+    # ctgan at 300 epochs on 280 fit rows: 3.4 s a fit, 4.2 s for the retraining
+    ctgan = [Candidate(name="ctgan-s0", generator="ctgan", settings={}, seed=0)]
+    one_fit = estimated_seconds("ctgan", {}, planning_rows(350)) / (1 + 1 / 0.8)
+    assert one_fit == pytest.approx(4.0e-5 * 300 * 280)
+    assert fold_count(350, ctgan, time_budget=None) == 5
+    assert fold_count(350, ctgan, time_budget=one_fit * 4.25) == 3  # 3 fits + 1.25 retraining
+    assert fold_count(350, ctgan, time_budget=one_fit * 3.2) == 1  # room for one split only
+
+
+def test_folds_validate_every_training_row_once_and_keep_the_outcome_share() -> None:
+    from tasks.split import split_frame
+
+    frame, spec = _frame(132)
+    cuts = fold_frames(frame, spec, 5, seed=0)
+    held = [set(v["x"]) for _, v in cuts]
+    assert sorted(len(h) for h in held) == [26, 26, 26, 27, 27]
+    assert set().union(*held) == set(frame["x"]) and sum(map(len, held)) == 132
+    for (fit, validation), h in zip(cuts, held, strict=True):
+        assert not set(fit["x"]) & h and len(fit) + len(validation) == 132
+        assert validation["y"].sum() in (8, 9)  # stratified: 44 outcomes over 5 folds
+    (one,) = fold_frames(frame, spec, 1, seed=0)  # one fold: the validation split as before
+    fit, validation, _ = split_frame(frame, spec, validation_fraction(132), seed=0)
+    assert one[0].equals(fit) and one[1].equals(validation)
+
+
+def test_a_candidate_is_judged_by_its_mean_over_folds_and_private_on_the_means() -> None:
+    lucky = [_scored("ctgan-s0", q, mia=0.5) for q in (0.95, 0.70, 0.72, 0.68, 0.75)]
+    steady = [_scored("cart-s0", q, mia=0.5) for q in (0.90, 0.88, 0.86, 0.89, 0.87)]
+    assert choose([lucky[0], steady[0]]).chosen.name == "ctgan-s0"  # one split: the lucky one
+    pooled_lucky, pooled_steady = pooled(lucky), pooled(steady)
+    assert pooled_steady.quality == pytest.approx(0.88) and pooled_lucky.quality == 0.76
+    assert pooled_steady.fold_quality == [0.90, 0.88, 0.86, 0.89, 0.87]
+    selection = choose([pooled_lucky, pooled_steady], folds=5)
+    assert selection.chosen.name == "cart-s0" and selection.folds == 5
+    assert "means over 5 folds" in selection.reason
+    # privacy holds on the means, within the folds' mean limits (here the gate's): one leaky fold of five passes
+    # (mean membership AUC 0.58 <= 0.60), two do not (0.62), and the reason says so
+    leaky = [_scored("tvae-s0", 0.9, mia=m) for m in (0.5, 0.7, 0.5, 0.6, 0.6)]
+    assert pooled(leaky).private and pooled(leaky).reasons == []
+    worse = [_scored("tvae-s0", 0.9, mia=m) for m in (0.7, 0.7, 0.5, 0.6, 0.6)]
+    assert not pooled(worse).private
+    assert pooled(worse).reasons == ["mean membership AUC 0.620 > 0.600"]
+    assert pooled(worse).scores["membership_auc"] == pytest.approx(0.62)
+    copied = [_scored("tvae-s0", 0.9, mia=0.5, copies=c) for c in (0, 2, 1)]
+    assert pooled(copied).scores["exact_copies"] == 3
+    assert pooled(copied).reasons == ["exact copies 3"]
+    assert pooled(steady[:1]) is steady[0]  # one split: its own scores
+    # a fold that cannot be scored counts as quality 0; none scored: not private, and why
+    unscored = steady[0].model_copy(
+        update={
+            "scores": {},
+            "quality": 0.0,
+            "private": False,
+            "reasons": ["not scored: one class"],
+        }
+    )
+    part = pooled([steady[0], unscored])
+    assert part.quality == pytest.approx(0.45) and part.fold_quality == [0.90, 0.0]
+    none = pooled([unscored, unscored])
+    assert not none.private and none.scores == {} and none.quality == 0.0
+    assert none.reasons == ["not scored: one class (on all 2 folds)"]
+
+
+def test_auto_in_one_process_scores_a_small_table_on_folds() -> None:
+    from generators.schema import infer_spec
+    from tests.conftest import make_patients
+
+    train = make_patients(150, seed=4)
+    spec = infer_spec(train, name="p", target="died", id_columns=["patient_id"])
+    families = ["cart", "gaussian_copula"]
+    selection = select_family(train, spec, seed=0, families=families, folds=3)
+    assert selection.folds == 3
+    for c in selection.candidates:
+        assert len(c.fold_quality) == 3
+        assert c.quality == pytest.approx(sum(c.fold_quality) / 3, abs=1e-4)
+    best = max((c for c in selection.candidates if c.private), key=lambda c: c.quality)
+    assert selection.chosen == best.candidate
+    assert select_family(train, spec, seed=0, families=families, folds=1).folds == 1

@@ -1,17 +1,19 @@
-"""Would `auto` choose better on small tables by averaging its validation score over folds?
+"""`auto`'s validation score averaged over folds on small tables, against one validation split.
 
-    .venv/bin/python benchmarks/auto_folds.py collect --tables birthwt veterans --folds 5 --out F
-    .venv/bin/python benchmarks/auto_folds.py rules --out F --holdout R1 [R2 ...]
+    .venv/bin/python benchmarks/auto_folds.py collect --tables birthwt veterans --out F
+    .venv/bin/python benchmarks/auto_folds.py rules --out F [F2 ...] --single V --holdout R1 [R2 ...]
 
 ``collect``: per table and seed, the 70 % training split of ``benchmarks/quality.py`` (the same
-seed) cut into ``--folds`` stratified folds; every candidate ``auto`` would try (the same
-families, settings, seeds and time-budget plan) is fitted on all folds but one and judged on the
-one left out exactly as ``auto`` judges on its validation split (``tasks.select.judge``: quality
-and privacy verdict). One JSON line per table, seed and family with every fold's score.
+seed), the candidates ``auto`` would try there and the folds it would score them on
+(``tasks.select``: ``plan``, ``fold_count``, ``fold_frames``; a table that ``auto`` scores on
+one split is left out). Every candidate is fitted on each fold's fit rows and judged on its
+validation rows exactly as ``auto`` judges (``tasks.select.judge``). One JSON line per table,
+seed and family with every fold's score.
 
-``rules``: the choice ``auto``'s rule makes from the first fold alone (one split, as today) and
-from the mean over folds (a candidate counts as private when it is private on most folds), each
-looked up in the quality files' holdout results as ``benchmarks/auto_rules.py`` does.
+``rules``: ``auto``'s rule on one validation split (``--single``: the candidates file of
+``benchmarks/auto_rules.py collect`` or ``rescore``) and on the pooled fold scores
+(``tasks.select.pooled``), each choice looked up in the quality files' holdout results and
+summed up over the suite as ``benchmarks/auto_rules.py`` does.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -35,11 +35,18 @@ from suite import TABLES, prepared  # noqa: E402
 
 
 def collect(tables: list[str], seeds: list[int], folds: int, out: Path) -> None:
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     from generators import registry
     from tasks.config import GateConfig
-    from tasks.select import FAMILIES, candidate_rows, estimated_width, judge, plan
+    from tasks.select import (
+        FAMILIES,
+        candidate_rows,
+        estimated_width,
+        fold_count,
+        fold_frames,
+        judge,
+        plan,
+        planning_rows,
+    )
     from tasks.split import split_frame
 
     gate = GateConfig().model_dump()
@@ -54,25 +61,21 @@ def collect(tables: list[str], seeds: list[int], folds: int, out: Path) -> None:
         spec, df = prepared(name)
         for seed in seeds:
             train, _, _ = split_frame(df, spec, 0.3, seed)
-            labels = train[spec.target].astype(str).to_numpy()
-            column = spec.column(spec.target)
-            splitter = (StratifiedKFold if column.is_discrete else KFold)(
-                folds, shuffle=True, random_state=seed
-            )
-            cuts = list(splitter.split(train, labels))
+            width = estimated_width(spec)
+            # auto's own plan and fold count (tasks.select): what the flow would score
             chosen_from, _ = plan(
-                FAMILIES,
-                seed=seed,
-                fit_rows=len(cuts[0][0]),
-                width=estimated_width(spec),
-                spec=spec,
+                FAMILIES, seed=seed, fit_rows=planning_rows(len(train)), width=width, spec=spec
             )
+            k = fold_count(len(train), chosen_from, folds=folds, width=width, spec=spec)
+            if k == 1:
+                print(f"{name} s{seed}: auto scores on one split here ({len(train)} rows)")
+                continue
+            cuts = fold_frames(train, spec, k, seed)
             for candidate in chosen_from:
                 if (name, seed, candidate.generator) in done:
                     continue
                 scores = []
-                for fit_rows, validation_rows in cuts:
-                    fit, validation = train.iloc[fit_rows], train.iloc[validation_rows]
+                for fit, validation in cuts:
                     model = registry.create(candidate.generator, candidate.settings)
                     report = model.fit(fit, spec, seed=candidate.seed)
                     synth = candidate_rows(model, fit, spec, candidate.seed)
@@ -88,58 +91,71 @@ def collect(tables: list[str], seeds: list[int], folds: int, out: Path) -> None:
                 )
 
 
-def choose(families: dict[str, list[dict]], mean: bool) -> str:
-    """``auto``'s rule (``auto_rules.best_quality``) on the first fold's scores alone, or
-    (``mean``) on each family's quality averaged over the folds, private on most of them."""
-    if not mean:
-        return best_quality([scores[0] for scores in families.values()])
-    averaged = [
-        {
-            **scores[0],
-            "quality": float(np.mean([s["quality"] for s in scores])),
-            "private": sum(s["private"] for s in scores) * 2 > len(scores),
-        }
-        for scores in families.values()
-    ]
-    return best_quality(averaged)
+def pooled_runs(out: Path) -> dict[tuple[str, int], list[dict]]:
+    """Per table and seed, each candidate's scores over its folds as ``auto`` pools them
+    (``tasks.select.pooled``: the means, the privacy constraint on the means)."""
+    from tasks.select import CandidateScore, pooled
 
-
-def rules(out: Path, holdout: list[Path]) -> None:
-    runs: dict[tuple[str, int], dict[str, list[dict]]] = {}
+    runs: dict[tuple[str, int], list[dict]] = {}
     for line in out.read_text().splitlines():
         r = json.loads(line)
-        runs.setdefault((r["table"], r["seed"]), {})[r["generator"]] = r["folds"]
+        folds = [CandidateScore(**s) for s in r["folds"]]
+        runs.setdefault((r["table"], r["seed"]), []).append(pooled(folds).model_dump(mode="json"))
+    return runs
+
+
+def rules(outs: list[Path], single: Path, holdout: list[Path], tables: list[str]) -> None:
+    """``auto``'s rule (``auto_rules.best_quality``) on one validation split (``single``: an
+    ``auto_rules.py`` candidates file) against the same rule on the pooled fold scores where
+    ``auto`` now scores on folds; the other runs are the same under both."""
+    from auto_rules import evaluate
+
+    from tasks.select import FOLD_ROWS
+
+    split_runs = [json.loads(line) for line in single.read_text().splitlines() if line.strip()]
+    split_runs = [r for r in split_runs if r["table"] in tables]
+    folded: dict[tuple[str, int], list[dict]] = {}
+    for out in outs:
+        folded.update(pooled_runs(out))
+    fold_runs = [
+        {**r, "candidates": folded.get((r["table"], r["seed"]), r["candidates"])}
+        for r in split_runs
+    ]
+    on_folds = sorted({t for t, _ in folded if t in tables})
+    print(f"scored on folds: {', '.join(on_folds)} ({sum(t in tables for t, _ in folded)} runs)")
     index = holdout_index(holdout)
-    for label, mean in (("one split (as today)", False), ("mean over the folds", True)):
-        per_table: dict[str, list[float]] = {}
-        picks = []
-        for (table, seed), families in sorted(runs.items()):
-            family = choose(families, mean)
-            result = index.get((table, family, seed))
-            picks.append(f"{table} s{seed} {family}")
-            if result is not None:
-                per_table.setdefault(table, []).append(result["utility"])
-        means = {t: float(np.mean(v)) for t, v in per_table.items()}
-        print(
-            f"{label}: "
-            + ", ".join(f"{t} {v:.3f}" for t, v in sorted(means.items()))
-            + f"; picks: {', '.join(picks)}"
-        )
+    evaluate(split_runs, {"one validation split (before)": best_quality}, index)
+    evaluate(fold_runs, {f"folds below {FOLD_ROWS} training rows (now)": best_quality}, index)
+    changed = [
+        f"{r['table']} s{r['seed']} {best_quality(r['candidates'])} -> "
+        f"{best_quality(f['candidates'])}"
+        for r, f in zip(split_runs, fold_runs, strict=True)
+        if best_quality(r["candidates"]) != best_quality(f["candidates"])
+    ]
+    print("choices changed: " + "; ".join(changed))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=["collect", "rules"])
-    ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=["birthwt", "veterans"])
+    ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--out", required=True, help="the folds' scores (JSON lines)")
+    ap.add_argument("--folds", type=int, default=5, help="collect: auto_folds")
+    ap.add_argument("--out", nargs="+", required=True, help="the folds' scores (JSON lines)")
+    ap.add_argument("--single", help="rules: auto_rules.py candidates (one validation split)")
     ap.add_argument("--holdout", nargs="*", default=[], help="quality.py results files")
     args = ap.parse_args()
     if args.mode == "collect":
-        collect(args.tables, args.seeds, args.folds, Path(args.out))
+        collect(args.tables, args.seeds, args.folds, Path(args.out[0]))
     else:
-        rules(Path(args.out), [Path(p) for p in args.holdout])
+        if not args.single:
+            ap.error("rules needs --single")
+        rules(
+            [Path(p) for p in args.out],
+            Path(args.single),
+            [Path(p) for p in args.holdout],
+            args.tables,
+        )
 
 
 if __name__ == "__main__":

@@ -288,6 +288,21 @@ def _dcr_chance(summary: dict[str, Any]) -> str:
     )
 
 
+def _history_chance(nearest: dict[str, Any]) -> str:
+    """The nearest-history share's chance level at these sizes, in words (empty when the run's
+    metrics predate it)."""
+    noise = nearest.get("share_noise")
+    if noise is None:
+        return ""
+    return (
+        f" Relabelling the real patients at random into training and holdout sets of these sizes "
+        f"{nearest.get('relabellings', '')} times, the share of these synthetic patients averages "
+        f"{nearest.get('share_null_mean', 0.5):.3f} and reaches {0.5 + noise:.3f} (one half plus "
+        "two standard deviations) by chance alone: the gate holds the larger of that and its "
+        "limit."
+    )
+
+
 def _more_privacy(metrics: dict[str, Any], summary: dict[str, Any]) -> str:
     """NNDR, the density attack, attribute inference and k-anonymity, in words and tables."""
     out = ""
@@ -596,7 +611,7 @@ minimum, maximum and slope; visits and follow-up); models trained on synthetic p
 holdout patients (TSTR), next to the same models trained on real ones (TRTR).</p>{utility_plot}
 <h2>Privacy</h2><p>Nearest-history share {nearest["share"]:.3f}: the share of synthetic patients whose
 closest real history (static values, visit times and measurements, standardised) belongs to a training
-patient rather than to one of as many holdout patients (0.5 = no memorisation). Membership-attack AUC
+patient rather than to one of as many holdout patients (0.5 = no memorisation).{_history_chance(nearest)} Membership-attack AUC
 {nearest["membership_auc"]:.3f}: how well the distance to the nearest synthetic history tells training
 patients from holdout ones (0.5 = a coin). {summary["exact_copies"]} synthetic histories copy a training
 patient's whole history.</p>

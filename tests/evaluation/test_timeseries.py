@@ -70,6 +70,38 @@ def test_nearest_sequence_flags_copied_histories(tables) -> None:  # noqa: ANN00
     assert copied["copies"] == 160 and copied["share"] > 0.65
 
 
+def test_nearest_history_chance_level_admits_real_patients_and_rejects_a_near_copier(
+    tables,  # noqa: ANN001
+) -> None:
+    """The DCR limit for histories is calibrated on relabelled real patients: fresh patients of
+    the same process (what an ideal generator gives) stay under one half plus the measured
+    noise on every draw, including one that exceeds the fixed 0.55; a generator that returns its
+    training patients with a little jitter (no exact copies) is still rejected."""
+    from evaluation.gate import decide
+
+    gate = {"max_dcr_share": 0.55}
+    shares = []
+    for seed in range(3, 9):
+        fresh = ts.nearest_sequence(
+            tables["train"], tables["holdout"], make_visits(160, seed), ROLES
+        )
+        assert 0.48 < fresh["share_null_mean"] < 0.52 and fresh["relabellings"] == 100
+        assert 0.05 < fresh["share_noise"] < 0.12  # 80 holdout patients: about 0.08
+        summary = {"dcr_share": fresh["share"], "dcr_share_noise": fresh["share_noise"]}
+        assert decide(summary, gate).passed, (seed, summary)
+        shares.append(fresh["share"])
+    assert max(shares) > 0.55  # a fixed limit would have rejected an honest generator
+
+    near = tables["train"].copy()
+    near["lab"] += np.random.default_rng(0).normal(0, 0.01, len(near))
+    copier = ts.nearest_sequence(tables["train"], tables["holdout"], near, ROLES)
+    assert copier["copies"] == 0 and copier["share"] > 0.7
+    summary = {"dcr_share": copier["share"], "dcr_share_noise": copier["share_noise"]}
+    verdict = decide(summary, gate)
+    assert not verdict.passed and "closer to training patients" in verdict.reasons[0]
+    assert copier["share"] > 0.5 + 3 * copier["share_noise"]
+
+
 def test_trajectory_plot_is_a_png(tables) -> None:  # noqa: ANN001
     png = ts.trajectory_plot(tables["train"], tables["same"], ROLES, patients=5)
     assert png[:4] == b"\x89PNG" and len(png) > 5_000

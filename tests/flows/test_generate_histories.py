@@ -84,9 +84,11 @@ def test_histories_from_two_tables_end_to_end(prefect_harness, visit_files, tmp_
         "trtr_auc",
         "column_shape_similarity",
         "dcr_share",
+        "dcr_share_noise",
         "membership_auc",
     ):
         assert key in metrics, key
+    assert 0 < metrics["dcr_share_noise"] < 0.3  # 30 holdout patients: a wide chance level
     assert metrics["exact_copies"] == 0 and out_of_range(metrics) == []
     assert metrics["trtr_auc"] > 0.9  # the group is plain from the visits
     profile = json.loads((run / "profile" / "profile.json").read_text())["sequence"]
@@ -94,6 +96,7 @@ def test_histories_from_two_tables_end_to_end(prefect_harness, visit_files, tmp_
     assert "Patient histories" in (run / "profile" / "profile.html").read_text()
     report = (run / "evaluation" / "report.html").read_text()
     assert "Trajectories" in report and "Nearest-history share" in report
+    assert "by chance alone" in report
 
     more = Path(sample_more(str(run), rows=15, seed=2))  # more patients, no training
     again = json.loads((more / "manifest.json").read_text())

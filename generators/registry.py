@@ -28,7 +28,7 @@ _BUILTIN: dict[str, str] = {
 
 
 # generators of patient histories (long tables with sequence roles in the spec)
-_BUILTIN_SEQUENCE: dict[str, str] = {"dgan": "generators.dgan"}
+_BUILTIN_SEQUENCE: dict[str, str] = {"dgan": "generators.dgan", "signal": "generators.signal"}
 
 
 class UnknownGeneratorError(KeyError):

@@ -10,6 +10,7 @@ from generators import registry
 from generators.schema import infer_spec
 from generators.sequence import check_sequences
 from tests.generators.test_dgan import make_visits, visits_spec
+from tests.generators.test_signal import beats_spec, make_beats
 
 SETTINGS = {
     "dgan": {
@@ -20,7 +21,11 @@ SETTINGS = {
         "critic_dim": [32],
         "threads": 1,
     },
+    "signal": {"max_components": 8},
 }
+# each family on the shape of data it takes: irregular visits, fixed-length signals
+DATA = {"dgan": (make_visits, visits_spec), "signal": (make_beats, beats_spec)}
+EPOCHS = {"signal": 1}  # one pass
 
 
 def test_every_builtin_sequence_generator_is_under_contract() -> None:
@@ -30,8 +35,9 @@ def test_every_builtin_sequence_generator_is_under_contract() -> None:
 
 @pytest.fixture(scope="module", params=sorted(SETTINGS))
 def fitted(request):  # noqa: ANN001, ANN201
-    df = make_visits(60, seed=2)
-    spec = visits_spec(df)
+    make, spec_of = DATA[request.param]
+    df = make(60, seed=2)
+    spec = spec_of(df)
     model = registry.create(request.param, SETTINGS[request.param])
     report = model.fit(df, spec, seed=0)
     return df, spec, model, report
@@ -39,7 +45,8 @@ def fitted(request):  # noqa: ANN001, ANN201
 
 def test_fit_reports_its_work(fitted) -> None:  # noqa: ANN001
     _, _, model, report = fitted
-    assert report.epochs == SETTINGS[model.name]["epochs"] and report.seconds > 0
+    expected = EPOCHS.get(model.name) or SETTINGS[model.name]["epochs"]
+    assert report.epochs == expected and report.seconds > 0
 
 
 def test_sample_is_whole_patients_in_the_input_columns(fitted) -> None:  # noqa: ANN001
@@ -48,7 +55,9 @@ def test_sample_is_whole_patients_in_the_input_columns(fitted) -> None:  # noqa:
     assert list(synth.columns) == list(df.columns)
     assert sorted(synth["pid"].unique()) == list(range(500, 530))
     check_sequences(synth, spec, "synthetic")  # times increase, static columns constant
-    assert set(synth["group"]) <= set(df["group"]) and set(synth["stage"].dropna()) <= {"I", "II"}
+    for column in spec.columns:  # categories only from the data's
+        if column.is_discrete and column.name != "pid":
+            assert set(synth[column.name].dropna()) <= set(df[column.name].dropna())
     assert synth.groupby("pid").size().max() <= df.groupby("pid").size().max()
 
 
@@ -68,8 +77,9 @@ def test_checkpoint_alone_samples_the_same_patients(fitted) -> None:  # noqa: AN
 def test_a_table_without_sequence_roles_is_refused(fitted) -> None:  # noqa: ANN001
     df, _, model, _ = fitted
     fresh = registry.create(model.name, SETTINGS[model.name])
+    key = "kind" if model.name == "signal" else "group"
     with pytest.raises(ValueError, match="sequence roles"):
-        fresh.fit(df, infer_spec(df, target="group", id_columns=["pid"]), seed=0)
+        fresh.fit(df, infer_spec(df, target=key, id_columns=["pid"]), seed=0)
     with pytest.raises(RuntimeError, match="before fit"):
         fresh.sample(5)
 
@@ -77,11 +87,13 @@ def test_a_table_without_sequence_roles_is_refused(fitted) -> None:  # noqa: ANN
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 def test_cuda_fit_sample_and_reload(name) -> None:  # noqa: ANN001
-    df = make_visits(40, seed=3)
-    spec = visits_spec(df)
-    model = registry.create(name, {**SETTINGS[name], "device": "cuda", "epochs": 3})
+    make, spec_of = DATA[name]
+    df = make(40, seed=3)
+    spec = spec_of(df)
+    fast = {"epochs": 3} if "epochs" in SETTINGS[name] else {}
+    model = registry.create(name, {**SETTINGS[name], "device": "cuda", **fast})
     model.fit(df, spec, seed=0)
     synth = model.sample(10, seed=1)
     check_sequences(synth, spec, "cuda")
-    assert np.isfinite(synth["day"].to_numpy(dtype=float)).all()
+    assert np.isfinite(synth[spec.sequence.time].to_numpy(dtype=float)).all()
     pd.testing.assert_frame_equal(registry.load(model.save()).sample(10, seed=1), synth)

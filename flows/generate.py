@@ -35,6 +35,7 @@ from tasks.sample import sample
 from tasks.select import (
     Selection,
     candidates,
+    choose_sequence_family,
     estimated_width,
     fold_count,
     planning_rows,
@@ -170,7 +171,10 @@ def _train(
 ) -> tuple[Trained, Selection | None]:
     """One training, or with generator auto the candidates' fan-out first."""
     seed, selection = config.seed, None
-    if generator == "auto":
+    if generator == "auto" and spec.sequence is not None:  # histories: by the data's shape
+        selection = clock("select", choose_sequence_family, parts.train_url, spec, seed)
+        generator, settings = selection.chosen.generator, selection.chosen.settings
+    elif generator == "auto":
         selection = clock("select", _select, run_url, parts, spec, config)
         generator, settings = selection.chosen.generator, selection.chosen.settings
         seed = selection.chosen.seed

@@ -296,8 +296,8 @@ class RunConfig(BaseModel):
         """The generator to train on data of ``kind`` ("table" or "sequence")."""
         if self.generator:
             return self.generator
-        if kind == "sequence":
-            return "dgan"
+        if kind == "sequence":  # auto: by the data's shape (tasks.select.choose_sequence_family)
+            return "dgan" if self.generator_config or self.epochs is not None else "auto"
         # differential privacy names dp, settings name ctgan's; otherwise the families compete
         if self.dp_epsilon is not None:
             return "dp"
@@ -345,9 +345,7 @@ class RunConfig(BaseModel):
 
     def _check_sequence_settings(self) -> None:
         """What patient histories do not support (yet), refused before any work."""
-        if self.generator is not None and (
-            self.generator == "auto" or registry.kind_of(self.generator) != "sequence"
-        ):
+        if self.generator not in (None, "auto") and registry.kind_of(self.generator) != "sequence":
             known = ", ".join(registry.builtin("sequence"))
             raise ConfigError(
                 f"generator {self.generator!r} generates one row per patient; this data is "

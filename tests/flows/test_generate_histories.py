@@ -237,11 +237,50 @@ def test_a_spec_without_sequence_roles_and_a_time_column_conflict(
 
 def test_generator_defaults_follow_the_data_and_a_mismatch_is_refused() -> None:
     table = RunConfig(data="x.csv")
-    assert table.generator_name("table") == "auto" and table.generator_name("sequence") == "dgan"
+    assert table.generator_name("table") == "auto" and table.generator_name("sequence") == "auto"
     with pytest.raises(ConfigError, match="'dgan' generates patient histories"):
         RunConfig(data="x.csv", generator="dgan").generator_settings("table")
-    with pytest.raises(ConfigError, match="'auto' generates one row per patient"):
+    with pytest.raises(ConfigError, match="'ctgan' generates one row per patient"):
         RunConfig(
-            data="x.csv", generator="auto", id_columns=["pid"], time_column="day"
+            data="x.csv", generator="ctgan", id_columns=["pid"], time_column="day"
         ).generator_settings("sequence")
+    histories = RunConfig(data="x.csv", generator="auto", id_columns=["pid"], time_column="day")
+    assert histories.generator_settings("sequence") == {}  # the shape chooses at training
     assert RunConfig(data="x.csv", epochs=7).generator_settings("sequence") == {"epochs": 7}
+
+
+def test_fixed_length_signals_go_to_the_signal_family_by_their_shape(
+    prefect_harness, tmp_path, capsys
+) -> None:  # noqa: ANN001
+    """No generator named: the shape of the data chooses (beats on one grid: signal; the
+    visits above: dgan), the manifest and the command line say why."""
+    from tests.generators.test_signal import make_beats
+
+    data = tmp_path / "beats.csv"
+    make_beats(100, seed=3).to_csv(data, index=False)
+    code = main(
+        [
+            "generate",
+            str(data),
+            "--id-column",
+            "pid",
+            "--time-column",
+            "ms",
+            "--target",
+            "kind",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    run = Path(lines[-1])
+    assert code in (0, 3), "a run that finished, whatever the gate said"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["results"]["train"]["generator"] == "signal"
+    assert "fixed-length numeric signal" in manifest["results"]["auto"]["reason"]
+    assert any(line.strip().startswith("auto chose signal-s0") for line in lines)
+    synth = pd.concat(pd.read_parquet(p) for p in sorted((run / "synthetic").glob("*.parquet")))
+    assert (synth.groupby("pid").size() == 48).all() and synth["pid"].nunique() == 100  # as many as the input
+    assert manifest["metrics"]["exact_copies"] == 0
+    assert manifest["metrics"]["discriminative_score"] < 0.2

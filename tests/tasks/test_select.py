@@ -116,7 +116,8 @@ def test_auto_is_the_default_for_tables_unless_settings_or_privacy_name_another(
     assert RunConfig(data="x.csv", generator_config={"pac": 1}).generator_name() == "ctgan"
     assert RunConfig(data="x.csv", dp_epsilon=1.0).generator_name() == "dp"
     assert RunConfig(data="x.csv", generator="ctgan", dp_epsilon=1.0).generator_name() == "ctgan"
-    assert RunConfig(data="x.csv").generator_name("sequence") == "dgan"
+    assert RunConfig(data="x.csv").generator_name("sequence") == "auto"  # by the data's shape
+    assert RunConfig(data="x.csv", epochs=5).generator_name("sequence") == "dgan"
     assert not RunConfig(data="x.csv", generator="tvae").auto
 
 

@@ -702,8 +702,13 @@ def cmd_generators(_: argparse.Namespace) -> int:
         if registry.kind_of(name) == "table":
             print(name)
     print("auto  (trains every family above but dp, keeps the best on a validation split)")
+    described = {
+        "dgan": "patient histories: static attributes and irregular visits",
+        "signal": "patient histories: fixed-length signals on one time grid, such as ECG beats",
+    }
     for name in registry.builtin("sequence"):
-        print(f"{name}  (patient histories: static attributes and irregular visits)")
+        print(f"{name}  ({described.get(name, 'patient histories')})")
+    print("auto  (histories: signal when every patient is a fixed-length signal, else dgan)")
     return 0
 
 

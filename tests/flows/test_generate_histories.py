@@ -257,7 +257,7 @@ def test_fixed_length_signals_go_to_the_signal_family_by_their_shape(
     from tests.generators.test_signal import make_beats
 
     data = tmp_path / "beats.csv"
-    make_beats(100, seed=3).to_csv(data, index=False)
+    make_beats(60, seed=3).to_csv(data, index=False)
     code = main(
         [
             "generate",
@@ -281,6 +281,5 @@ def test_fixed_length_signals_go_to_the_signal_family_by_their_shape(
     assert "fixed-length numeric signal" in manifest["results"]["auto"]["reason"]
     assert any(line.strip().startswith("auto chose signal-s0") for line in lines)
     synth = pd.concat(pd.read_parquet(p) for p in sorted((run / "synthetic").glob("*.parquet")))
-    assert (synth.groupby("pid").size() == 48).all() and synth["pid"].nunique() == 100  # as many as the input
-    assert manifest["metrics"]["exact_copies"] == 0
-    assert manifest["metrics"]["discriminative_score"] < 0.2
+    assert (synth.groupby("pid").size() == 48).all() and synth["pid"].nunique() == 60
+    assert manifest["metrics"]["exact_copies"] == 0  # its quality: tests/generators/test_signal.py

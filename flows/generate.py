@@ -171,11 +171,11 @@ def _train(
 ) -> tuple[Trained, Selection | None]:
     """One training, or with generator auto the candidates' fan-out first."""
     seed, selection = config.seed, None
-    if generator == "auto" and spec.sequence is not None:  # histories: by the data's shape
-        selection = clock("select", choose_sequence_family, parts.train_url, spec, seed)
-        generator, settings = selection.chosen.generator, selection.chosen.settings
-    elif generator == "auto":
-        selection = clock("select", _select, run_url, parts, spec, config)
+    if generator == "auto":
+        if spec.sequence is not None:  # histories: by the data's shape
+            selection = clock("select", choose_sequence_family, parts.train_url, spec, seed)
+        else:
+            selection = clock("select", _select, run_url, parts, spec, config)
         generator, settings = selection.chosen.generator, selection.chosen.settings
         seed = selection.chosen.seed
     job = TrainJob(

@@ -97,6 +97,17 @@ def signal_shape(data: pd.DataFrame, spec: DatasetSpec) -> str | None:
     return None
 
 
+def _standardised(x: np.ndarray) -> list[float] | None:
+    """[mean, spread] when every patient's signal (a row of ``x``) has the same mean and
+    spread to within ``NORMALISED`` (z-normalised beats), else None."""
+    centres, spreads = x.mean(1), x.std(1)
+    if centres.std() <= NORMALISED * max(float(x.std()), 1e-12) and spreads.std() <= (
+        NORMALISED * max(float(spreads.mean()), 1e-12)
+    ):
+        return [float(centres.mean()), float(spreads.mean())]
+    return None
+
+
 def _shrunk(cov: np.ndarray, weight: float) -> np.ndarray:
     return (1 - weight) * cov + weight * np.diag(np.diag(cov))
 
@@ -183,13 +194,8 @@ class Signal:
                 "tail": vt[k:],
                 "tail_spread": tail.std(axis=0),
             }
-            centres, spreads = x.mean(1), x.std(1)
-            if centres.std() <= NORMALISED * max(
-                float(x.std()), 1e-12
-            ) and spreads.std() <= NORMALISED * max(
-                float(spreads.mean()), 1e-12
-            ):  # every patient's signal standardised alike (z-normalised beats): keep it so
-                normalised[name] = [float(centres.mean()), float(spreads.mean())]
+            if (alike := _standardised(x)) is not None:
+                normalised[name] = alike
             blocks.append(scores)
         for name in numeric:
             values = pd.to_numeric(first[name], errors="coerce").astype(float)
@@ -206,20 +212,22 @@ class Signal:
             tuple(v.item() if isinstance(v, np.generic) else v for v in row)
             for row in keys.itertuples(index=False)
         ]
-        counts = pd.Series(combos, dtype=object).value_counts(sort=False)
-        kept = [combo for combo, n in counts.items() if n >= cfg.min_group]
-        rest = [i for i, combo in enumerate(combos) if combo not in set(kept)]
-        groups: list[dict[str, Any]] = []
-        for combo in kept:
-            rows = [i for i, c in enumerate(combos) if c == combo]
-            groups.append({"values": [list(combo)], "shares": [1.0], "rows": rows})
-        if rest:  # small groups pooled: their categories drawn by their shares within
-            pooled = pd.Series([combos[i] for i in rest], dtype=object).value_counts(sort=False)
+        members: dict[tuple, list[int]] = {}
+        for i, combo in enumerate(combos):
+            members.setdefault(combo, []).append(i)
+        groups: list[dict[str, Any]] = [
+            {"values": [list(combo)], "shares": [1.0], "rows": rows}
+            for combo, rows in members.items()
+            if len(rows) >= cfg.min_group
+        ]
+        small = {combo: rows for combo, rows in members.items() if len(rows) < cfg.min_group}
+        if small:  # small groups pooled: their categories drawn by their shares within
+            pooled = sum(len(rows) for rows in small.values())
             groups.append(
                 {
-                    "values": [list(c) for c in pooled.index],
-                    "shares": (pooled / pooled.sum()).tolist(),
-                    "rows": rest,
+                    "values": [list(combo) for combo in small],
+                    "shares": [len(rows) / pooled for rows in small.values()],
+                    "rows": sorted(i for rows in small.values() for i in rows),
                 }
             )
         arrays: dict[str, np.ndarray] = {

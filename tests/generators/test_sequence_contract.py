@@ -75,11 +75,10 @@ def test_checkpoint_alone_samples_the_same_patients(fitted) -> None:  # noqa: AN
 
 
 def test_a_table_without_sequence_roles_is_refused(fitted) -> None:  # noqa: ANN001
-    df, _, model, _ = fitted
+    df, spec, model, _ = fitted
     fresh = registry.create(model.name, SETTINGS[model.name])
-    key = "kind" if model.name == "signal" else "group"
     with pytest.raises(ValueError, match="sequence roles"):
-        fresh.fit(df, infer_spec(df, target=key, id_columns=["pid"]), seed=0)
+        fresh.fit(df, infer_spec(df, target=spec.target, id_columns=["pid"]), seed=0)
     with pytest.raises(RuntimeError, match="before fit"):
         fresh.sample(5)
 

@@ -53,7 +53,7 @@ def main() -> None:
         train = records_of(tables, schema, set(patients) - test_ids)
         test = records_of(tables, schema, test_ids)
         start = time.perf_counter()
-        model = RecordsModel()
+        model = RecordsModel(targets={"ADMISSIONS": "hospital_expire_flag"})
         model.fit(train, schema, seed=args.seed + fold)
         synth = model.sample(seed=args.seed + fold)
         seconds = time.perf_counter() - start

@@ -109,7 +109,8 @@ def generate_records(config: RecordsConfig) -> str:
     dataset = config.dataset or PurePosixPath(config.data.rstrip("/")).name
     run_url = storage.join(config.output, dataset, "runs", new_run_id())
     train, holdout = split_patients(tables, schema, config.seed)
-    model = RecordsModel()
+    targets = {config.utility.table: config.utility.target} if config.utility else {}
+    model = RecordsModel(targets=targets)
     model.fit(train, schema, seed=config.seed)
     synth = model.sample(seed=config.seed, roots=config.roots)
     scores: dict[str, Any] = score_records(train, synth, schema)

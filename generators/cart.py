@@ -335,7 +335,8 @@ class Cart(Generator):
     def sample_given(self, given: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
         """One row per row of ``given``, its columns kept and the rest drawn from their trees
         given them: a per-row condition (a child record drawn given its parent's columns).
-        ``given``'s columns must open the visit sequence (first in the spec, order "data")."""
+        ``given``'s columns must open the visit sequence (first in the spec; a target, moved
+        last, is never one of them)."""
         if self.spec is None or self.transformer is None:
             raise RuntimeError(f"{self.name}: fit or load before sampling")
         columns = set(given.columns)

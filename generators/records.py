@@ -275,13 +275,21 @@ def parse_dates(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 class RecordsModel:
     """Every synthesised table of a schema, parents first (module doc)."""
 
-    def __init__(self, family: str = "cart", settings: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        family: str = "cart",
+        settings: dict[str, Any] | None = None,
+        targets: dict[str, str] | None = None,
+    ):
         if family != "cart":
             raise ValueError(
                 f"records: family {family!r} cannot draw rows given their parent; use cart"
             )
         self.family = family
-        self.settings = {**(settings or {}), "order": "data"}
+        # the parent's columns open every visit sequence; a declared outcome closes its table's
+        # (drawn from the bagged forest, given the row and its child counts)
+        self.settings = {**(settings or {}), "order": "target_last"}
+        self.targets = dict(targets or {})
         self.models: dict[str, Any] = {}
         self.schema: RecordSchema | None = None
         self.real: dict[str, pd.DataFrame] = {}
@@ -316,7 +324,10 @@ class RecordsModel:
                     self.null_share[(name, fk.column)] = float(
                         tables[name][fk.column].isna().mean()
                     )
-            spec = infer_spec(data, name=name)
+            target = self.targets.get(name)
+            if target is not None and target not in data.columns:
+                raise ValueError(f"records: table {name} has no outcome column {target!r}")
+            spec = infer_spec(data, name=name, target=target)
             if parent is not None:  # the parent's columns as the parent's generator knows them,
                 # so a synthetic parent unlike any real parent with children is still a condition
                 spec = _with_parent_columns(spec, self.models[parent].spec)

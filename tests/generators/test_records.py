@@ -236,3 +236,17 @@ def test_a_patients_admissions_follow_each_other_as_real_readmissions_do(mimic) 
     assert synth_gaps.median() < 365 and synth_gaps.max() < 3 * real_gaps.max()
     assert (synth_gaps >= 0).all()
     assert synth["ADMISSIONS"]["admittime"].notna().all()  # never a missing first date
+
+
+def test_a_declared_outcome_closes_its_tables_visit_sequence() -> None:
+    schema = RecordSchema.from_yaml((MIMIC / "schema.yaml").read_text())
+    real = mimic_tables(schema)
+    model = RecordsModel(targets={"ADMISSIONS": "hospital_expire_flag"})
+    model.fit(real, schema, seed=0)
+    steps = [s.column for s in model.models["ADMISSIONS"].steps]
+    assert steps[-1] == "hospital_expire_flag"  # drawn given the row and its child counts
+    assert steps[0].startswith("parent.")  # the patient's columns still open the sequence
+    admissions = model.sample(seed=0)["ADMISSIONS"]
+    assert set(admissions["hospital_expire_flag"].unique()) == {0, 1}
+    with pytest.raises(ValueError, match="ADMISSIONS has no outcome column 'death'"):
+        RecordsModel(targets={"ADMISSIONS": "death"}).fit(real, schema, seed=0)

@@ -72,6 +72,10 @@ class CTGANConfig(GeneratorConfig):
     dp_epsilon: float | None = Field(None, gt=0)
     dp_delta: float | None = Field(None, gt=0, lt=1)  # default 1 / (10 n), always below 1 / n
     dp_max_grad_norm: float = Field(1.0, gt=0)
+    # DP-SGD keeps one gradient per row: a critic step runs in passes of as many rows as fit this
+    # many MiB of per-row gradients (one-hot-wide tables: 15,000 columns cost 16 MB a row), the
+    # passes' clipped gradients summed before the one noisy update (same step, same accounting)
+    dp_grad_memory_mb: float = Field(1024.0, gt=0)
     # Data parallel: this many processes, one per GPU of the machine (NCCL; gloo on CPU), each
     # on batch_size / data_parallel rows of every step, gradients averaged (generators.distributed)
     data_parallel: int = Field(1, ge=1, le=64)
@@ -606,6 +610,8 @@ class CTGAN(Generator):
             noise_generator=torch.Generator(device=device).manual_seed(seed + 1),
         )
         empty = torch.zeros(batch, 0, device=device)
+        row_bytes = 4 * sum(p.numel() for p in self.critic.parameters())
+        rows_a_pass = max(1, int(cfg.dp_grad_memory_mb * 2**20 // row_bytes))
         history: list[dict[str, float]] = []
         step = 0
         self.trainee.train()
@@ -618,11 +624,9 @@ class CTGAN(Generator):
                     z = torch.randn(batch, cfg.embedding_dim, device=device)
                     fake = self._activate(self.trainee(torch.cat([z, empty], dim=1)))
                 labels = torch.cat([torch.ones(len(real)), torch.zeros(batch)]).to(device)
-                logits = critic(torch.cat([real, fake], dim=0)).squeeze(1)
-                loss_d = F.binary_cross_entropy_with_logits(logits, labels)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()  # clips each row's gradient, adds noise, accounts the step
+                loss_d = self._private_critic_step(
+                    critic, opt_d, torch.cat([real, fake], dim=0), labels, rows_a_pass
+                )
 
                 critic.disable_hooks()  # the generator's step needs no per-sample gradients
                 z = torch.randn(batch, cfg.embedding_dim, device=device)
@@ -659,6 +663,33 @@ class CTGAN(Generator):
             "preprocessing": "spec bounds and values only (nothing fitted on the data)",
         }
         return FitReport(epochs=cfg.epochs, seconds=0.0, history=history, privacy=privacy)
+
+    @staticmethod
+    def _private_critic_step(
+        critic: nn.Module,
+        opt_d: torch.optim.Optimizer,
+        rows: torch.Tensor,
+        labels: torch.Tensor,
+        rows_a_pass: int,
+    ) -> torch.Tensor:
+        """One DP-SGD step of the critic over ``rows`` in passes of ``rows_a_pass``: each pass's
+        per-row gradients are clipped and summed into the optimiser (its step skipped), then
+        freed; the last pass adds the noise, updates and accounts the step once. Each row's
+        gradient is that of its own loss whatever the pass (Opacus scales a mean by the pass's
+        rows), so the step equals one pass over all rows, in a bounded memory."""
+        passes = list(zip(rows.split(rows_a_pass), labels.split(rows_a_pass), strict=True))
+        opt_d.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=rows.device)
+        for k, (x, y) in enumerate(passes):
+            loss = F.binary_cross_entropy_with_logits(critic(x).squeeze(1), y)
+            loss.backward()
+            if k < len(passes) - 1:
+                opt_d.signal_skip_step(do_skip=True)
+            opt_d.step()  # clips each row's gradient; on the last pass: noise, update, account
+            if k < len(passes) - 1:
+                opt_d.zero_grad(set_to_none=True)  # frees the pass's per-row gradients only
+            total = total + loss.detach() * len(x)
+        return total / len(rows)
 
     def _sample_given(self, n: int, *, seed: int, conditions: list[Condition]) -> np.ndarray:
         """The first condition on a column the conditional vector covers goes in as the vector

@@ -180,6 +180,8 @@ def test_cli_prints_metrics_and_ends_with_the_run_url(
             "200",
             "--auto-folds",
             "1",  # one validation split: the fold path has its own test below
+            "--time-budget",
+            "20",  # the cheaper candidates: every family's run is tested on its own
             "--out",
             str(tmp_path / "out"),
             "--no-progress",

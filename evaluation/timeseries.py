@@ -94,6 +94,11 @@ class SequenceFeatures:
         static = self.static.transform(_first(df, roles)).astype(np.float32)
         return _Histories(static, steps, np.minimum(lengths, length))
 
+    def flat(self, df: pd.DataFrame) -> np.ndarray:
+        """(patients, S + L * F): each patient's static values and padded steps in one row."""
+        h = self.histories(df)
+        return np.concatenate([h.static, h.steps.reshape(len(h.lengths), -1)], axis=1)
+
     def targets(self, df: pd.DataFrame) -> np.ndarray:
         """(patients, L, M) standardised numeric measurements, NaN where missing or absent."""
         roles = self.roles
@@ -231,12 +236,8 @@ def detection_auc(
 
     features = SequenceFeatures(roles, real)
 
-    def flat(df: pd.DataFrame) -> np.ndarray:
-        h = features.histories(df)
-        return np.concatenate([h.static, h.steps.reshape(len(h.lengths), -1)], axis=1)
-
     rng = np.random.default_rng(seed)
-    a, b = flat(real), flat(synth)
+    a, b = features.flat(real), features.flat(synth)
     n = min(len(a), len(b), MAX_PATIENTS)
     x = np.concatenate(
         [a[rng.choice(len(a), n, replace=False)], b[rng.choice(len(b), n, replace=False)]]
@@ -571,11 +572,7 @@ def nearest_sequence(
     # scaled on both real sides alike, so neither is nearer by construction
     features = SequenceFeatures(roles, pd.concat([train, holdout], ignore_index=True))
 
-    def flat(df: pd.DataFrame) -> np.ndarray:
-        h = features.histories(df)
-        return np.concatenate([h.static, h.steps.reshape(len(h.lengths), -1)], axis=1)
-
-    x_all, x_ho, x_sy = flat(train), flat(holdout), flat(synth)
+    x_all, x_ho, x_sy = features.flat(train), features.flat(holdout), features.flat(synth)
     copies = int(
         (NearestNeighbors(n_neighbors=1).fit(x_all).kneighbors(x_sy)[0][:, 0] < 1e-6).sum()
     )

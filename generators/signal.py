@@ -26,7 +26,7 @@ then describe the aligned shape, the shift is one more number in the mixture, an
 signal is shifted back by its drawn shift. A peak that moves from beat to beat is blurred by a
 linear basis without it (the average of shifted peaks is wider and lower), and a detector reads
 the blur; where peaks do not move, alignment only adds a column. ``auto`` decides per data set
-by a validation score (``tasks.select.choose_sequence_family``).
+by a validation score (``tasks.select_sequence``).
 
 When every real patient's signal has the same mean and spread (UCR's beats are z-normalised one
 by one), every synthetic one is standardised to them too: a classifier reading a whole beat

@@ -35,13 +35,21 @@ import numpy as np
 import pandas as pd
 
 from evaluation import timeseries as ts
-from evaluation.gate import dcr_share_limit
+from evaluation.gate import tstr_ratio
 from generators import registry
 from generators.schema import DatasetSpec
 from tasks import storage
 from tasks.config import GateConfig
 from tasks.evaluate import history_roles, one_thread_when_small
-from tasks.select import Candidate, CandidateScore, Selection, chance_auc_noise, choose
+from tasks.select import (
+    Candidate,
+    CandidateScore,
+    Selection,
+    chance_auc_noise,
+    choose,
+    dcr_limit,
+    privacy_reasons,
+)
 from tasks.split import split_histories
 
 VALIDATION_FRACTION = 0.2
@@ -70,10 +78,8 @@ def score_signal_candidate(
         nearest = ts.nearest_sequence(fit, validation, synth, roles, seed=seed)
         utility = None
         if roles.target is not None:
-            tstr = ts.outcome_tstr(fit, validation, synth, roles, seed=seed)
-            metric = next((m for m in ("auc", "r2") if f"trtr_{m}" in tstr), None)
-            if metric is not None and tstr[f"trtr_{metric}"] > 0:
-                utility = float(np.clip(tstr[f"tstr_{metric}"] / tstr[f"trtr_{metric}"], 0, 1))
+            ratio = tstr_ratio(ts.outcome_tstr(fit, validation, synth, roles, seed=seed))
+            utility = None if ratio is None else float(np.clip(ratio, 0, 1))
     copies = ts.history_copies(fit, synth, roles)
     scores = {
         "detection_auc": detection,
@@ -84,17 +90,8 @@ def score_signal_candidate(
     }
     detection_score = min(1.0, 2.0 * (1.0 - detection))
     quality = detection_score if utility is None else (detection_score + utility) / 2
-    dcr_cap = dcr_share_limit(scores, float(gate["max_dcr_share"]))
-    mia_cap = float(gate["max_membership_auc"]) + chance_auc_noise(
-        nearest["reference_patients"], int(validation[roles.id].nunique())
-    )
-    reasons = []
-    if copies:
-        reasons.append(f"exact copies {copies}")
-    if nearest["share"] > dcr_cap:
-        reasons.append(f"DCR share {nearest['share']:.3f} > {dcr_cap:.3g}")
-    if nearest["membership_auc"] > mia_cap:
-        reasons.append(f"membership AUC {nearest['membership_auc']:.3f} > {mia_cap:.3g}")
+    allowance = chance_auc_noise(nearest["reference_patients"], int(validation[roles.id].nunique()))
+    reasons = privacy_reasons(scores, gate, allowance)
     return CandidateScore(
         candidate=candidate,
         fit_seconds=round(seconds, 3),
@@ -104,8 +101,8 @@ def score_signal_candidate(
         quality=round(quality, 4),
         private=not reasons,
         reasons=reasons,
-        membership_limit=round(mia_cap, 4),
-        dcr_limit=round(dcr_cap, 4),
+        membership_limit=round(float(gate["max_membership_auc"]) + allowance, 4),
+        dcr_limit=round(dcr_limit(scores, gate), 4),
     )
 
 
